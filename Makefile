@@ -1,0 +1,73 @@
+# Skiff's front door. `make help` lists the targets.
+
+MODULES  := shared apiserver scheduler controller-manager nodeagent netproxy ctl e2e
+DAEMONS  := apiserver scheduler controller-manager nodeagent netproxy
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+PKG      := github.com/skiffhq/skiff/shared/version
+LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).GitCommit=$(COMMIT) -X $(PKG).BuildDate=$(DATE)
+FUZZTIME ?= 10s
+# Where `make run` keeps the cluster's data; see deploy/local-cluster.sh.
+SKIFF_HOME ?= $(HOME)/.skiff
+
+.PHONY: help build test unit vet fmt-check fuzz e2e e2e-fast bench lint deps run images clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+build: ## build the six binaries into bin/
+	@mkdir -p bin
+	@set -e; for m in $(DAEMONS); do \
+		(cd $$m && $(GO) build -ldflags "$(LDFLAGS)" -o ../bin/skiff-$$m .); \
+	done
+	@cd ctl && $(GO) build -ldflags "$(LDFLAGS)" -o ../bin/skiffctl .
+	@echo "built: $$(ls bin | tr '\n' ' ')"
+
+test: deps fmt-check vet unit fuzz e2e-fast ## everything CI runs: format, vet, unit and integration tests, short fuzzing, fast e2e
+
+unit: ## go test every module
+	@set -e; for m in $(MODULES); do \
+		echo "== go test $$m"; \
+		(cd $$m && $(GO) test -count=1 -timeout 15m ./...); \
+	done
+
+vet: ## go vet every module
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+
+fmt-check: ## fail if any file is not gofmt-formatted
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
+	@set -e; for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' shared --include='*_test.go' | sed 's/func //' | sort -u); do \
+		pkg=$$(grep -rlE "^func $$t\(" shared --include='*_test.go' | head -1 | xargs dirname); \
+		echo "== fuzz $$t ($$pkg)"; \
+		(cd shared && $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./$${pkg#shared/}); \
+	done
+
+e2e: deps build ## the whole end-to-end suite (slow, needs root)
+	cd e2e && $(GO) test -count=1 -tags e2e -timeout 60m ./... -args -skiff-bin=$(CURDIR)/bin
+
+e2e-fast: build ## the fast subset of the end-to-end suite
+	cd e2e && $(GO) test -count=1 -tags e2e -short -timeout 20m ./... -args -skiff-bin=$(CURDIR)/bin
+
+bench: ## benchmarks of every module, figures printed
+	@set -e; for m in $(MODULES); do \
+		(cd $$m && $(GO) test -run='^$$' -bench=. -benchmem ./...); \
+	done
+
+lint: fmt-check vet ## gofmt, go vet and the dependency-direction tests
+	cd shared && $(GO) test -count=1 -run 'TestDependencies' ./...
+
+deps: ## install the Debian packages Skiff needs (idempotent)
+	@./deploy/install-deps.sh
+
+run: deps build ## start a one-node cluster on this machine (Ctrl-C stops it)
+	./deploy/local-cluster.sh --home "$(SKIFF_HOME)" --bin "$(CURDIR)/bin"
+
+images: build ## OCI image tarballs for each component under bin/images
+	./deploy/build-images.sh bin
+
+clean: ## remove build output
+	rm -rf bin
