@@ -9,6 +9,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // The error classes of the store. Callers match them with errors.Is; the handlers map each to exactly one
@@ -22,6 +23,9 @@ var (
 	ErrInvalidContinue = errors.New("continue token is invalid or expired")
 	ErrTooSlow         = errors.New("watcher too slow")
 	ErrUnavailable     = errors.New("storage unavailable")
+	// ErrTooLargeRevision is an Exact list at a revision etcd has not reached yet. It also matches
+	// ErrUnavailable; Kubernetes answers 504 with cause ResourceVersionTooLarge.
+	ErrTooLargeRevision = fmt.Errorf("resource version too large: %w", ErrUnavailable)
 )
 
 // KV is one stored value. Revision is the key's etcd mod_revision (the object's resourceVersion); for a
