@@ -93,7 +93,38 @@ func (b *Backend) fragments(snap *proxy.Snapshot) map[proxy.ServiceKey]*fragment
 		next[k] = cacheEntry{svc: svc, slices: sl, frag: f}
 	}
 	b.cache = next
+	b.resolveConflicts(out)
 	return out
+}
+
+// resolveConflicts keeps each map key (a VIP or node port) in one Service only: the API forbids two
+// Services sharing one, but a batch can briefly hold both the old and the new owner, and a duplicate
+// element would make the kernel refuse the whole transaction. The first Service in name order wins;
+// the other's element is dropped until the conflict goes away.
+func (b *Backend) resolveConflicts(frags map[proxy.ServiceKey]*fragment) {
+	owner := map[[2]string]proxy.ServiceKey{}
+	for _, k := range sortedKeys(frags) {
+		f := frags[k]
+		var kept []element
+		conflict := false
+		for i, e := range f.elems {
+			id := [2]string{e.m, e.key}
+			if _, taken := owner[id]; taken {
+				if !conflict {
+					conflict = true
+					kept = append([]element(nil), f.elems[:i]...)
+				}
+				continue
+			}
+			owner[id] = k
+			if conflict {
+				kept = append(kept, e)
+			}
+		}
+		if conflict {
+			frags[k] = &fragment{chains: f.chains, elems: kept, sets: f.sets}
+		}
+	}
 }
 
 // Sync implements proxy.Backend. A partial sync that the kernel refuses (someone changed the table by

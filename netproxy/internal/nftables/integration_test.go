@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/skiffhq/skiff/netproxy/internal/netnstest"
 	"github.com/skiffhq/skiff/netproxy/internal/proxy"
@@ -132,5 +134,282 @@ func TestTrafficReachesEveryReadyEndpoint(t *testing.T) {
 				t.Fatalf("30 requests reached %v, want all 3 pods\n%s", got, c.dump())
 			}
 		})
+	}
+}
+
+func TestClientIPAffinityPinsAClient(t *testing.T) {
+	c := newCluster(t, "web-1", "web-2", "web-3")
+	c.service("web", "10.96.0.50", func(s *proxy.Service) { s.AffinityClientIP = true; s.AffinityTimeout = time.Hour })
+	c.endpoints("web", []string{"web-1", "web-2", "web-3"})
+	c.sync(true)
+	got, err := c.answers("tcp", "10.96.0.50:80", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("20 requests from one client reached %v, want a single pod", got)
+	}
+	// A full resync keeps the affinity sets, so the client stays on its pod.
+	c.sync(true)
+	again, err := c.answers("tcp", "10.96.0.50:80", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range got {
+		if again[name] != 10 {
+			t.Fatalf("after a full resync the client reached %v, want only %s", again, name)
+		}
+	}
+}
+
+func TestServiceWithoutEndpointsRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		addr string
+	}{
+		{"cluster IP with no ready endpoints", "10.96.0.50:80"},
+		{"node port with no ready endpoints", "192.168.77.2:30080"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, "web-1")
+			c.service("web", "10.96.0.50")
+			c.endpoints("web", []string{"web-1"}, func(e *proxy.Endpoint) { e.Ready, e.Serving = false, false })
+			// Something listening on the node port itself would accept the connection if the rules did not
+			// reject it first.
+			ln, err := c.node.Listen("tcp", ":30080")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			c.sync(true)
+			start := time.Now()
+			_, err = c.node.AskTCP(tc.addr)
+			if !netnstest.IsRefused(err) {
+				t.Fatalf("connecting to %s: got %v after %s, want connection refused", tc.addr, err, time.Since(start))
+			}
+		})
+	}
+}
+
+func TestOnlyReadyEndpointsThenTerminatingAsFallback(t *testing.T) {
+	c := newCluster(t, "web-1", "web-2", "web-3")
+	c.service("web", "10.96.0.50")
+	c.endpoints("web", []string{"web-1", "web-2", "web-3"})
+	// web-3 is terminating (serving, not ready); web-1 and web-2 are ready.
+	sl := *c.store.Snapshot().Slices[proxy.ServiceKey{Namespace: "default", Name: "web"}][0]
+	sl.Endpoints = append([]proxy.Endpoint(nil), sl.Endpoints...)
+	sl.Endpoints[2].Ready, sl.Endpoints[2].Terminating = false, true
+	c.store.UpsertSlice(&sl)
+	c.sync(true)
+	got, err := c.answers("tcp", "10.96.0.50:80", 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["web-3"] != 0 {
+		t.Fatalf("with web-3 terminating, requests reached %v, want web-1 and web-2 only", got)
+	}
+	// With no ready endpoint left, the serving terminating ones take the traffic.
+	sl2 := sl
+	sl2.Endpoints = append([]proxy.Endpoint(nil), sl.Endpoints...)
+	for i := range sl2.Endpoints {
+		sl2.Endpoints[i].Ready, sl2.Endpoints[i].Terminating = false, true
+	}
+	sl2.Endpoints[0].Serving = false
+	c.store.UpsertSlice(&sl2)
+	c.sync(false)
+	got, err = c.answers("tcp", "10.96.0.50:80", 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["web-1"] != 0 {
+		t.Fatalf("with only terminating endpoints, requests reached %v, want the serving ones web-2 and web-3", got)
+	}
+}
+
+func TestTrafficPolicyLocal(t *testing.T) {
+	c := newCluster(t, "local-1", "remote-1")
+	onNode := func(e *proxy.Endpoint) {
+		if e.Addresses[0] != c.pods["local-1"].IP {
+			e.NodeName = "node-b"
+		}
+	}
+	c.service("web", "10.96.0.50", func(s *proxy.Service) { s.InternalLocal = true })
+	c.endpoints("web", []string{"local-1", "remote-1"}, onNode)
+	c.service("ext", "10.96.0.51", func(s *proxy.Service) {
+		s.ExternalLocal = true
+		s.Ports = []proxy.ServicePort{{Name: "http", Protocol: proxy.TCP, Port: 80, NodePort: 30081}}
+	})
+	c.endpoints("ext", []string{"local-1", "remote-1"}, onNode)
+	c.sync(true)
+
+	got, err := c.answers("tcp", "10.96.0.50:80", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["local-1"] != 20 {
+		t.Fatalf("internalTrafficPolicy Local: requests reached %v, want only local-1", got)
+	}
+	// Node ports of an externalTrafficPolicy Local Service reach only local endpoints from off-node
+	// clients; the node itself is short-circuited to all endpoints (as kube-proxy does).
+	ask := func(from *netnstest.NS) (map[string]int, error) {
+		got := map[string]int{}
+		for i := 0; i < 20; i++ {
+			name, err := from.AskTCP("192.168.77.2:30081")
+			if err != nil {
+				return got, err
+			}
+			got[name]++
+		}
+		return got, nil
+	}
+	c.node.World.Run("sysctl", "-q", "-w", "net.ipv4.ip_forward=0")
+	fromWorld, err := ask(c.node.World)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromWorld["local-1"] != 20 {
+		t.Fatalf("externalTrafficPolicy Local from off-node: requests reached %v, want only local-1", fromWorld)
+	}
+	fromNode, err := ask(c.node.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fromNode) != 2 {
+		t.Fatalf("externalTrafficPolicy Local from the node itself: requests reached %v, want both endpoints", fromNode)
+	}
+}
+
+// normalize drops what legitimately differs between two listings of the same rules: affinity entries'
+// remaining time.
+func normalize(dump string) string {
+	var out []string
+	for _, l := range strings.Split(dump, "\n") {
+		if strings.Contains(l, "expires") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestEndpointChangesAndDeletionArePartialSyncs(t *testing.T) {
+	c := newCluster(t, "web-1", "web-2", "web-3")
+	c.sync(true)
+	empty := c.dump()
+	c.service("web", "10.96.0.50")
+	c.endpoints("web", []string{"web-1"})
+	c.service("other", "10.96.0.60", func(s *proxy.Service) {
+		s.AffinityClientIP = true
+		s.Ports[0].NodePort, s.Ports[1].NodePort = 30090, 30091
+	})
+	c.endpoints("other", []string{"web-2", "web-3"})
+	c.sync(false)
+
+	steps := []struct {
+		name string
+		pods []string
+	}{
+		{"scale up to three", []string{"web-1", "web-2", "web-3"}},
+		{"replace endpoints", []string{"web-2", "web-3"}},
+		{"down to one", []string{"web-3"}},
+	}
+	for _, st := range steps {
+		c.endpoints("web", st.pods)
+		c.sync(false)
+		got, err := c.answers("tcp", "10.96.0.50:80", 30)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if len(got) != len(st.pods) {
+			t.Fatalf("%s: requests reached %v, want %v", st.name, got, st.pods)
+		}
+		// What the partial sync left equals what a fresh full sync writes.
+		partial := normalize(c.dump())
+		fresh := c.newBackend()
+		if _, err := fresh.Sync(context.Background(), c.store.Snapshot(), true); err != nil {
+			t.Fatal(err)
+		}
+		if full := normalize(c.dump()); full != partial {
+			t.Fatalf("%s: partial sync left\n%s\nfull sync writes\n%s", st.name, partial, full)
+		}
+	}
+
+	c.store.DeleteService(proxy.ServiceKey{Namespace: "default", Name: "web"})
+	c.store.DeleteSlice(proxy.EndpointSliceKey{Namespace: "default", Name: "web-abc"}, time.Now())
+	c.store.DeleteService(proxy.ServiceKey{Namespace: "default", Name: "other"})
+	c.store.DeleteSlice(proxy.EndpointSliceKey{Namespace: "default", Name: "other-abc"}, time.Now())
+	c.sync(false)
+	if got := c.dump(); got != empty {
+		t.Fatalf("after deleting every Service the table is\n%s\nwant the empty table\n%s", got, empty)
+	}
+}
+
+func TestRestartAdoptsRulesAndResyncRepairsDrift(t *testing.T) {
+	c := newCluster(t, "web-1", "web-2")
+	c.service("web", "10.96.0.50", func(s *proxy.Service) { s.AffinityClientIP = true })
+	c.endpoints("web", []string{"web-1", "web-2"})
+	c.service("gone", "10.96.0.70", func(s *proxy.Service) { s.Ports[0].NodePort, s.Ports[1].NodePort = 30090, 30091 })
+	c.endpoints("gone", []string{"web-1"})
+	c.sync(true)
+
+	// A new process: it knows only "web" ("gone" was deleted while it was down).
+	c.store.DeleteService(proxy.ServiceKey{Namespace: "default", Name: "gone"})
+	c.b = c.newBackend()
+	c.sync(true)
+	want := normalize(c.dump())
+	if strings.Contains(want, "gone") {
+		t.Fatalf("rules of a Service deleted while the netproxy was down survived the restart:\n%s", want)
+	}
+	c.b = c.newBackend()
+	c.sync(true)
+	if got := normalize(c.dump()); got != want {
+		t.Fatalf("a second restart changed the table:\n%s\nwant\n%s", got, want)
+	}
+
+	// Someone deletes rules and map elements by hand, and adds a chain of their own.
+	c.node.Run("nft", "flush", "chain", "inet", "skiff", "services")
+	c.node.Run("nft", "flush", "map", "inet", "skiff", "service-ips")
+	c.node.Run("nft", "add", "chain", "inet", "skiff", "stray")
+	if _, err := c.node.AskTCP("10.96.0.50:80"); err == nil {
+		t.Fatal("the VIP still answers with its rules deleted; the test cannot tell a repair from no damage")
+	}
+	c.sync(true)
+	if got := normalize(c.dump()); got != want {
+		t.Fatalf("resync did not repair the table:\n%s\nwant\n%s", got, want)
+	}
+	if _, err := c.answers("tcp", "10.96.0.50:80", 5); err != nil {
+		t.Fatalf("after the repair: %v", err)
+	}
+}
+
+func TestEstablishedConnectionSurvivesReprogramming(t *testing.T) {
+	c := newCluster(t, "web-1", "web-2", "web-3")
+	c.service("web", "10.96.0.50")
+	c.endpoints("web", []string{"web-1", "web-2"})
+	c.sync(true)
+	conn, err := c.node.Dial("tcp", "10.96.0.50:80", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	first, err := netnstest.Ask(conn, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []func(){
+		func() { c.endpoints("web", []string{"web-1", "web-2", "web-3"}); c.sync(false) },
+		func() { c.sync(true) },
+		func() { c.b = c.newBackend(); c.sync(true) }, // a restart
+		func() { c.service("other", "10.96.0.60"); c.sync(false) },
+	}
+	for i, step := range steps {
+		step()
+		name, err := netnstest.Ask(conn, fmt.Sprintf("after-%d", i))
+		if err != nil {
+			t.Fatalf("established connection broke after re-programming step %d: %v", i, err)
+		}
+		if name != first {
+			t.Fatalf("established connection moved from %s to %s after step %d", first, name, i)
+		}
 	}
 }

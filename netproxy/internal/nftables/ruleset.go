@@ -292,8 +292,8 @@ func (b *Backend) servicePort(f *fragment, fam ipFamily, snap *proxy.Snapshot, s
 
 // baseChain is a chain attached to a netfilter hook.
 type baseChain struct {
-	name string
-	spec string
+	name  string
+	spec  string
 	rules []string
 }
 
