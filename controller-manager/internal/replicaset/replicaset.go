@@ -1,0 +1,280 @@
+// Package replicaset is the ReplicaSet controller: it keeps spec.replicas active pods that match a
+// replica set's selector, created from its template with a controller reference, adopting matching
+// orphans and releasing owned pods that stop matching, and reports replicas, fullyLabeledReplicas,
+// readyReplicas, availableReplicas (minReadySeconds) and observedGeneration through /status.
+//
+// It does not delete a deleted replica set's pods: the garbage collector does, following the
+// ownerReferences this controller writes.
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
+	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
+	"github.com/skiffhq/skiff/shared/client"
+
+	"github.com/skiffhq/skiff/controller-manager/internal/controller"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/expectations"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/selector"
+	"github.com/skiffhq/skiff/controller-manager/internal/events"
+)
+
+// Name is the controller's name in --controllers and metrics.
+const Name = "replicaset"
+
+// DefaultBurstReplicas caps the creates or deletes of one sync, as Kubernetes's --replicaset burst.
+const DefaultBurstReplicas = 500
+
+var gvk = struct{ apiVersion, kind string }{"apps/v1", "ReplicaSet"}
+
+// ReplicaSetClient is the part of the replicasets API the controller uses.
+type ReplicaSetClient interface {
+	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*appsv1.ReplicaSet, error)
+	UpdateStatus(ctx context.Context, ns string, rs *appsv1.ReplicaSet, opts client.UpdateOptions) (*appsv1.ReplicaSet, error)
+}
+
+// PodPatcher writes ownerReference changes on pods.
+type PodPatcher interface {
+	Patch(ctx context.Context, ns, name string, pt client.PatchType, data []byte, opts client.PatchOptions, sub ...string) (*corev1.Pod, error)
+}
+
+// Controller reconciles replica sets.
+type Controller struct {
+	Sets       controller.Store[appsv1.ReplicaSet]
+	Pods       controller.Store[corev1.Pod]
+	SetClient  ReplicaSetClient
+	PodPatch   PodPatcher
+	PodControl *podcontrol.Control
+	Recorder   *events.Recorder
+	Queue      controller.Queue
+	Log        *zap.Logger
+	Burst      int
+
+	exp *expectations.Expectations
+	now func() time.Time
+	// statusMu orders status writes per process; correctness comes from the RV precondition.
+	statusMu sync.Mutex
+}
+
+// Init fills defaults; call before the handlers receive events.
+func (c *Controller) Init() {
+	if c.Burst <= 0 {
+		c.Burst = DefaultBurstReplicas
+	}
+	c.exp = expectations.New(0)
+	c.now = time.Now
+}
+
+// Expectations exposes the controller's expectations (tests).
+func (c *Controller) Expectations() *expectations.Expectations { return c.exp }
+
+func ref(rs *appsv1.ReplicaSet) corev1.ObjectReference {
+	return events.Ref(gvk.apiVersion, gvk.kind, &rs.ObjectMeta)
+}
+
+// Sync brings one replica set to its desired number of pods and writes its status.
+func (c *Controller) Sync(ctx context.Context, key string) error {
+	rs, ok := c.Sets.Get(key)
+	if !ok {
+		c.exp.Forget(key)
+		return nil
+	}
+	match, err := selector.FromLabelSelector(rs.Spec.Selector)
+	if err != nil {
+		return fmt.Errorf("replicaset %s selector: %v: %w", key, err, controller.ErrTerminal)
+	}
+	if rs.Spec.Selector == nil || (len(rs.Spec.Selector.MatchLabels) == 0 && len(rs.Spec.Selector.MatchExpressions) == 0) {
+		// an empty selector would grab every pod in the namespace; Kubernetes refuses it too
+		return fmt.Errorf("replicaset %s has an empty selector: %w", key, controller.ErrTerminal)
+	}
+	// satisfied must be read before the pods: a create observed in between would otherwise be
+	// counted twice (once in the expectations, once in the list).
+	satisfied := c.exp.Satisfied(key)
+
+	var candidates []*corev1.Pod
+	for _, p := range c.Pods.ByIndex(controller.IndexNamespace, rs.Namespace) {
+		if !podstate.IsActive(p) && !ownership.IsControlledBy(&p.ObjectMeta, rs.UID) {
+			continue
+		}
+		candidates = append(candidates, p)
+	}
+	claimer := &ownership.Claimer[corev1.Pod, *corev1.Pod]{
+		Owner:   &rs.ObjectMeta,
+		Ref:     ownership.NewControllerRef(&rs.ObjectMeta, gvk.apiVersion, gvk.kind),
+		Matches: match,
+		Patch: func(ctx context.Context, ns, name string, patch []byte) error {
+			_, err := c.PodPatch.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
+			if client.IsNotFound(err) {
+				return nil
+			}
+			return err
+		},
+		CanAdopt: func(ctx context.Context) error {
+			fresh, err := c.SetClient.Get(ctx, rs.Namespace, rs.Name, client.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if fresh.UID != rs.UID {
+				return fmt.Errorf("replicaset %s was replaced (uid %s, cached %s)", key, fresh.UID, rs.UID)
+			}
+			if fresh.DeletionTimestamp != nil {
+				return fmt.Errorf("replicaset %s is being deleted", key)
+			}
+			return nil
+		},
+	}
+	owned, claimErr := claimer.Claim(ctx, candidates)
+	var active []*corev1.Pod
+	for _, p := range owned {
+		if podstate.IsActive(p) {
+			active = append(active, p)
+		}
+	}
+
+	var scaleErr error
+	if satisfied && rs.DeletionTimestamp == nil {
+		scaleErr = c.manageReplicas(ctx, key, rs, active)
+	}
+	statusErr := c.updateStatus(ctx, key, rs, owned)
+	return errors.Join(claimErr, scaleErr, statusErr)
+}
+
+func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.ReplicaSet, active []*corev1.Pod) error {
+	want := int32(1)
+	if rs.Spec.Replicas != nil {
+		want = *rs.Spec.Replicas
+	}
+	diff := len(active) - int(want)
+	switch {
+	case diff < 0:
+		n := min(-diff, c.Burst)
+		c.exp.ExpectCreations(key, n)
+		owner := ownership.NewControllerRef(&rs.ObjectMeta, gvk.apiVersion, gvk.kind)
+		prefix := podcontrol.GenerateNamePrefix(rs.Name)
+		ok, err := podcontrol.SlowStart(n, 1, func() error {
+			pod := podcontrol.FromTemplate(&rs.Spec.Template, rs.Namespace, prefix, owner)
+			_, err := c.PodControl.Create(ctx, pod, ref(rs))
+			if err != nil {
+				// a create that failed is never observed
+				c.exp.CreationObserved(key)
+			}
+			return err
+		})
+		// creates never attempted after a failure are never observed either
+		skipped := n - ok
+		if err != nil {
+			for i := 0; i < skipped-1; i++ {
+				c.exp.CreationObserved(key)
+			}
+			return fmt.Errorf("creating pods for replicaset %s (%d of %d created): %w", key, ok, n, err)
+		}
+		c.Log.Debug("pods_created", zap.String("replicaset", key), zap.Int("count", ok))
+	case diff > 0:
+		n := min(diff, c.Burst)
+		victims := append([]*corev1.Pod(nil), active...)
+		podstate.SortForDeletion(victims)
+		victims = victims[:n]
+		uids := make([]string, 0, n)
+		for _, p := range victims {
+			uids = append(uids, p.UID)
+		}
+		c.exp.ExpectDeletions(key, uids)
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			firstErr error
+		)
+		for _, p := range victims {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.PodControl.Delete(ctx, p, ref(rs)); err != nil {
+					c.exp.DeletionObserved(key, p.UID)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return fmt.Errorf("deleting pods of replicaset %s: %w", key, firstErr)
+		}
+	}
+	return nil
+}
+
+// computeStatus derives the status from the owned pods.
+func computeStatus(rs *appsv1.ReplicaSet, owned []*corev1.Pod, now time.Time) (appsv1.ReplicaSetStatus, time.Duration) {
+	st := appsv1.ReplicaSetStatus{ObservedGeneration: rs.Generation, Conditions: rs.Status.Conditions}
+	tmplLabels := rs.Spec.Template.Labels
+	var terminating int32
+	var next time.Duration
+	for _, p := range owned {
+		if podstate.IsTerminating(p) {
+			terminating++
+			continue
+		}
+		if !podstate.IsActive(p) {
+			continue
+		}
+		st.Replicas++
+		full := true
+		for k, v := range tmplLabels {
+			if p.Labels[k] != v {
+				full = false
+				break
+			}
+		}
+		if full {
+			st.FullyLabeledReplicas++
+		}
+		if podstate.IsReady(p) {
+			st.ReadyReplicas++
+			if podstate.IsAvailable(p, rs.Spec.MinReadySeconds, now) {
+				st.AvailableReplicas++
+			} else if d := podstate.AvailableIn(p, rs.Spec.MinReadySeconds, now); d > 0 && (next == 0 || d < next) {
+				next = d
+			}
+		}
+	}
+	st.TerminatingReplicas = &terminating
+	return st, next
+}
+
+func (c *Controller) updateStatus(ctx context.Context, key string, rs *appsv1.ReplicaSet, owned []*corev1.Pod) error {
+	st, next := computeStatus(rs, owned, c.now())
+	if next > 0 {
+		// a pod becomes available once minReadySeconds have passed: look again then
+		c.Queue.AddAfter(key, next+10*time.Millisecond)
+	}
+	cur := rs.Status
+	if cur.TerminatingReplicas == nil {
+		zero := int32(0)
+		cur.TerminatingReplicas = &zero
+	}
+	if reflect.DeepEqual(cur, st) {
+		return nil
+	}
+	upd := *rs // shallow: only Status changes, and the cached object is not touched
+	upd.Status = st
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	if _, err := c.SetClient.UpdateStatus(ctx, rs.Namespace, &upd, client.UpdateOptions{}); err != nil {
+		return fmt.Errorf("updating status of replicaset %s: %w", key, err)
+	}
+	return nil
+}
