@@ -1,0 +1,194 @@
+package framework
+
+import (
+	"slices"
+
+	v1 "github.com/skiffhq/skiff/shared/api/core/v1"
+)
+
+// NodeInfo is a node with the pods the scheduler counts against it (bound and assumed) and the running
+// totals the filters and scores read. The cache owns the live NodeInfos; snapshots hold clones.
+type NodeInfo struct {
+	Node   *v1.Node
+	Name   string
+	Labels map[string]string
+	// Slot is a small integer the cache gives each node for as long as it exists; the equivalence cache
+	// indexes its per-node entries by it.
+	Slot int
+	// Generation changes whenever anything about the node or its pods changes; generations are unique
+	// across nodes, so a cached result for (Slot, Generation) is never stale.
+	Generation int64
+
+	Allocatable      Resource
+	Requested        Resource
+	NonZeroRequested Resource
+	Pods             []*PodInfo
+	// PodsWithAffinity hold the pods with any inter-pod (anti-)affinity term; PodsWithRequiredAntiAffinity
+	// those with a required anti-affinity term.
+	PodsWithAffinity             []*PodInfo
+	PodsWithRequiredAntiAffinity []*PodInfo
+	UsedPorts                    []HostPort
+	// OwnerCounts counts the pods of each controller owner (by UID) on the node, for spreading.
+	OwnerCounts map[string]int
+	// Terminating counts pods with a deletion timestamp (preemption waits for them).
+	Terminating int
+}
+
+// NewNodeInfo returns an empty NodeInfo for node (which may be nil while only pods are known).
+func NewNodeInfo(node *v1.Node) *NodeInfo {
+	ni := &NodeInfo{}
+	ni.SetNode(node)
+	return ni
+}
+
+// SetNode replaces the node object and its allocatable.
+func (n *NodeInfo) SetNode(node *v1.Node) {
+	n.Node = node
+	if node == nil {
+		return
+	}
+	n.Name = node.Name
+	n.Labels = node.Labels
+	n.Allocatable = NewResource(node.Status.Allocatable)
+}
+
+// AddPod counts a pod against the node.
+func (n *NodeInfo) AddPod(p *PodInfo) {
+	n.Pods = append(n.Pods, p)
+	if hasAffinity(p) {
+		n.PodsWithAffinity = append(n.PodsWithAffinity, p)
+	}
+	if len(p.RequiredAntiAffinity) > 0 {
+		n.PodsWithRequiredAntiAffinity = append(n.PodsWithRequiredAntiAffinity, p)
+	}
+	n.Requested.Add(p.Requests)
+	n.NonZeroRequested.MilliCPU += p.NonZero.MilliCPU
+	n.NonZeroRequested.Memory += p.NonZero.Memory
+	n.UsedPorts = append(n.UsedPorts, p.HostPorts...)
+	if p.OwnerUID != "" {
+		if n.OwnerCounts == nil {
+			n.OwnerCounts = map[string]int{}
+		}
+		n.OwnerCounts[p.OwnerUID]++
+	}
+	if p.Pod.DeletionTimestamp != nil {
+		n.Terminating++
+	}
+}
+
+// RemovePod uncounts the pod with p's UID; it reports whether the pod was there.
+func (n *NodeInfo) RemovePod(p *PodInfo) bool {
+	i := slices.IndexFunc(n.Pods, func(q *PodInfo) bool { return q.UID == p.UID })
+	if i < 0 {
+		return false
+	}
+	old := n.Pods[i]
+	n.Pods = slices.Delete(n.Pods, i, i+1)
+	n.PodsWithAffinity = removeByUID(n.PodsWithAffinity, old.UID)
+	n.PodsWithRequiredAntiAffinity = removeByUID(n.PodsWithRequiredAntiAffinity, old.UID)
+	n.Requested.Sub(old.Requests)
+	n.NonZeroRequested.MilliCPU -= old.NonZero.MilliCPU
+	n.NonZeroRequested.Memory -= old.NonZero.Memory
+	for _, hp := range old.HostPorts {
+		if j := slices.Index(n.UsedPorts, hp); j >= 0 {
+			n.UsedPorts = slices.Delete(n.UsedPorts, j, j+1)
+		}
+	}
+	if old.OwnerUID != "" {
+		if n.OwnerCounts[old.OwnerUID]--; n.OwnerCounts[old.OwnerUID] <= 0 {
+			delete(n.OwnerCounts, old.OwnerUID)
+		}
+	}
+	if old.Pod.DeletionTimestamp != nil {
+		n.Terminating--
+	}
+	return true
+}
+
+func removeByUID(ps []*PodInfo, uid string) []*PodInfo {
+	if i := slices.IndexFunc(ps, func(q *PodInfo) bool { return q.UID == uid }); i >= 0 {
+		return slices.Delete(ps, i, i+1)
+	}
+	return ps
+}
+
+func hasAffinity(p *PodInfo) bool {
+	return len(p.RequiredAffinity) > 0 || len(p.RequiredAntiAffinity) > 0 || len(p.PreferredAffinity) > 0 ||
+		len(p.PreferredAntiAff) > 0
+}
+
+// Clone returns a copy that shares the immutable PodInfos and node object but none of the mutable state.
+func (n *NodeInfo) Clone() *NodeInfo {
+	c := *n
+	c.Allocatable = n.Allocatable.Clone()
+	c.Requested = n.Requested.Clone()
+	c.Pods = slices.Clone(n.Pods)
+	c.PodsWithAffinity = slices.Clone(n.PodsWithAffinity)
+	c.PodsWithRequiredAntiAffinity = slices.Clone(n.PodsWithRequiredAntiAffinity)
+	c.UsedPorts = slices.Clone(n.UsedPorts)
+	if n.OwnerCounts != nil {
+		c.OwnerCounts = make(map[string]int, len(n.OwnerCounts))
+		for k, v := range n.OwnerCounts {
+			c.OwnerCounts[k] = v
+		}
+	}
+	return &c
+}
+
+// Snapshot is a consistent view of the cluster for one scheduling cycle. The cache refreshes it
+// incrementally: only nodes whose generation moved are cloned again.
+type Snapshot struct {
+	// Nodes is every schedulable-by-name node (nodes the cache knows only from pods are left out).
+	Nodes  []*NodeInfo
+	ByName map[string]*NodeInfo
+	// HaveAffinity and HaveRequiredAntiAffinity list the nodes with such pods, so the inter-pod affinity
+	// checks skip the rest.
+	HaveAffinity             []*NodeInfo
+	HaveRequiredAntiAffinity []*NodeInfo
+	// Generation is the cache generation the snapshot reflects.
+	Generation int64
+	// Nominated lists, per node, the pods nominated to it by preemption and not yet bound; the filters
+	// count those of equal or higher priority as if they were there.
+	Nominated map[string][]*PodInfo
+}
+
+// NewSnapshot builds a snapshot from node infos (tests and preemption use it; the cache updates its own).
+func NewSnapshot(nodes ...*NodeInfo) *Snapshot {
+	s := &Snapshot{ByName: map[string]*NodeInfo{}}
+	for i, n := range nodes {
+		if n.Slot == 0 {
+			n.Slot = i
+		}
+		s.Nodes = append(s.Nodes, n)
+		s.ByName[n.Name] = n
+	}
+	s.RebuildAffinityLists()
+	return s
+}
+
+// RebuildAffinityLists recomputes HaveAffinity and HaveRequiredAntiAffinity from Nodes.
+func (s *Snapshot) RebuildAffinityLists() {
+	s.HaveAffinity = s.HaveAffinity[:0]
+	s.HaveRequiredAntiAffinity = s.HaveRequiredAntiAffinity[:0]
+	for _, n := range s.Nodes {
+		if len(n.PodsWithAffinity) > 0 {
+			s.HaveAffinity = append(s.HaveAffinity, n)
+		}
+		if len(n.PodsWithRequiredAntiAffinity) > 0 {
+			s.HaveRequiredAntiAffinity = append(s.HaveRequiredAntiAffinity, n)
+		}
+	}
+}
+
+// withNode returns a shallow copy of the snapshot in which one node is replaced (preemption's what-if).
+func (s *Snapshot) withNode(n *NodeInfo) *Snapshot {
+	c := &Snapshot{Nodes: make([]*NodeInfo, len(s.Nodes)), ByName: s.ByName, Generation: s.Generation, Nominated: s.Nominated}
+	copy(c.Nodes, s.Nodes)
+	for i, m := range c.Nodes {
+		if m.Name == n.Name {
+			c.Nodes[i] = n
+		}
+	}
+	c.RebuildAffinityLists()
+	return c
+}
