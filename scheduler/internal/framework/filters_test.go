@@ -85,9 +85,17 @@ func TestFilters(t *testing.T) {
 		{"pod naming another node is rejected", cluster{node: small}, func() *v1.Pod { p := pod("p", "", ""); p.Spec.NodeName = "n2"; return p }(),
 			ReasonNodeName, UnschedulableAndUnresolvable},
 		{"nodeSelector mismatch is rejected", cluster{node: node("n1", "1", "1Gi", 10, withLabels("disk", "hdd"))},
-			func() *v1.Pod { p := pod("p", "", ""); p.Spec.NodeSelector = map[string]string{"disk": "ssd"}; return p }(), ReasonNodeAffinity, UnschedulableAndUnresolvable},
+			func() *v1.Pod {
+				p := pod("p", "", "")
+				p.Spec.NodeSelector = map[string]string{"disk": "ssd"}
+				return p
+			}(), ReasonNodeAffinity, UnschedulableAndUnresolvable},
 		{"nodeSelector match is accepted", cluster{node: node("n1", "1", "1Gi", 10, withLabels("disk", "ssd"))},
-			func() *v1.Pod { p := pod("p", "", ""); p.Spec.NodeSelector = map[string]string{"disk": "ssd"}; return p }(), "", Success},
+			func() *v1.Pod {
+				p := pod("p", "", "")
+				p.Spec.NodeSelector = map[string]string{"disk": "ssd"}
+				return p
+			}(), "", Success},
 		{"affinity In matches", cluster{node: node("n1", "1", "1Gi", 10, withLabels("zone", "a"))}, pod("p", "", "", nodeAffinity(expr("zone", "In", "a", "b"))), "", Success},
 		{"affinity In mismatch is rejected", cluster{node: node("n1", "1", "1Gi", 10, withLabels("zone", "c"))}, pod("p", "", "", nodeAffinity(expr("zone", "In", "a", "b"))), ReasonNodeAffinity, UnschedulableAndUnresolvable},
 		{"affinity NotIn accepts a node without the label", cluster{node: small}, pod("p", "", "", nodeAffinity(expr("zone", "NotIn", "a"))), "", Success},

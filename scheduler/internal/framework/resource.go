@@ -180,4 +180,3 @@ func podRequests(pod *v1.Pod, nonZero bool) Resource {
 	reqs.AllowedPodNumber = 0
 	return reqs
 }
-

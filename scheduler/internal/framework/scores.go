@@ -17,10 +17,10 @@ type ResourceWeight struct {
 
 // The node-local scores, whose raw values the equivalence cache keeps with each node's filter verdict.
 const (
-	localAllocation = iota // the hybrid of least- and most-allocated, 0..100
-	localBalanced          // balanced allocation, 0..100
-	localNodeAffinity      // sum of the weights of the preferred node affinity terms that match
-	localTaints            // number of untolerated PreferNoSchedule taints
+	localAllocation   = iota // the hybrid of least- and most-allocated, 0..100
+	localBalanced            // balanced allocation, 0..100
+	localNodeAffinity        // sum of the weights of the preferred node affinity terms that match
+	localTaints              // number of untolerated PreferNoSchedule taints
 	numLocalScores
 )
 
