@@ -171,7 +171,8 @@ func (s *Server) Revision() int64 {
 }
 
 // FailNext makes the next count requests whose method matches and whose path contains pathContains
-// fail with code (and a Status with reason; Retry-After when retryAfter is not empty).
+// fail with code (and a Status with reason; Retry-After when retryAfter is not empty). pathContains is
+// matched against the path and query ("watch=true" selects watches).
 func (s *Server) FailNext(method, pathContains string, code int, reason string, count int, retryAfter string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -376,7 +377,7 @@ func (s *Server) handle(w http.ResponseWriter, hr *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, hr.Method+" "+hr.URL.RequestURI())
 	for _, f := range s.failures {
-		if f.count > 0 && (f.method == "" || f.method == hr.Method) && strings.Contains(hr.URL.Path, f.pathContains) {
+		if f.count > 0 && (f.method == "" || f.method == hr.Method) && strings.Contains(hr.URL.RequestURI(), f.pathContains) {
 			f.count--
 			s.mu.Unlock()
 			if f.retryAfter != "" {
