@@ -150,6 +150,10 @@ type Snapshot struct {
 	// Nominated lists, per node, the pods nominated to it by preemption and not yet bound; the filters
 	// count those of equal or higher priority as if they were there.
 	Nominated map[string][]*PodInfo
+	// NodeSetVersion is the cache's count of node additions and removals the snapshot reflects.
+	NodeSetVersion int64
+
+	index map[string]int
 }
 
 // NewSnapshot builds a snapshot from node infos (tests and preemption use it; the cache updates its own).
@@ -191,4 +195,67 @@ func (s *Snapshot) withNode(n *NodeInfo) *Snapshot {
 	}
 	c.RebuildAffinityLists()
 	return c
+}
+
+// Put sets a node (normally a fresh clone) in the snapshot; Reorder must follow when it was new.
+func (s *Snapshot) Put(ni *NodeInfo) (added bool) {
+	if s.ByName == nil {
+		s.ByName = map[string]*NodeInfo{}
+	}
+	old, ok := s.ByName[ni.Name]
+	s.ByName[ni.Name] = ni
+	if !ok {
+		return true
+	}
+	if i, ok := s.index[ni.Name]; ok && i < len(s.Nodes) && s.Nodes[i] == old {
+		s.Nodes[i] = ni
+	}
+	return false
+}
+
+// Remove drops a node; Reorder must follow.
+func (s *Snapshot) Remove(name string) { delete(s.ByName, name) }
+
+// Reorder rebuilds Nodes from ByName, interleaving zones (topology.kubernetes.io/zone) round-robin, so that
+// a search that stops early still sees every zone; within a zone nodes are sorted by name.
+func (s *Snapshot) Reorder() {
+	zones := map[string][]*NodeInfo{}
+	var names []string
+	for _, n := range s.ByName {
+		z := n.Labels[v1.LabelTopologyZone]
+		if _, ok := zones[z]; !ok {
+			names = append(names, z)
+		}
+		zones[z] = append(zones[z], n)
+	}
+	slices.Sort(names)
+	lists := make([][]*NodeInfo, len(names))
+	for i, z := range names {
+		l := zones[z]
+		slices.SortFunc(l, func(a, b *NodeInfo) int {
+			switch {
+			case a.Name < b.Name:
+				return -1
+			case a.Name > b.Name:
+				return 1
+			}
+			return 0
+		})
+		lists[i] = l
+	}
+	s.Nodes = s.Nodes[:0]
+	for more := true; more; {
+		more = false
+		for i := range lists {
+			if len(lists[i]) > 0 {
+				s.Nodes = append(s.Nodes, lists[i][0])
+				lists[i] = lists[i][1:]
+				more = true
+			}
+		}
+	}
+	s.index = make(map[string]int, len(s.Nodes))
+	for i, n := range s.Nodes {
+		s.index[n.Name] = i
+	}
 }
