@@ -119,7 +119,11 @@ func (f *fakeIPVS) DelDestination(s *ipvs.Service, d *ipvs.Destination) error {
 	return nil
 }
 func (f *fakeIPVS) EnsureDummy(string) error { f.dummy = true; return nil }
-func (f *fakeIPVS) DeleteDummy(string) error { f.dummy = false; f.addrs = map[netip.Addr]bool{}; return nil }
+func (f *fakeIPVS) DeleteDummy(string) error {
+	f.dummy = false
+	f.addrs = map[netip.Addr]bool{}
+	return nil
+}
 func (f *fakeIPVS) Addresses(string) ([]netip.Addr, error) {
 	var out []netip.Addr
 	for a := range f.addrs {
@@ -223,7 +227,11 @@ func TestSchedulersAndAffinity(t *testing.T) {
 	for _, sched := range Schedulers {
 		t.Run(sched, func(t *testing.T) {
 			f := newFixture(t, sched)
-			f.service("web", "10.96.0.5", func(s *proxy.Service) { s.AffinityClientIP = true; s.AffinityTimeout = 30 * time.Minute; s.Ports[0].NodePort = 0 })
+			f.service("web", "10.96.0.5", func(s *proxy.Service) {
+				s.AffinityClientIP = true
+				s.AffinityTimeout = 30 * time.Minute
+				s.Ports[0].NodePort = 0
+			})
 			f.endpoints("web", "10.244.0.2")
 			f.sync()
 			want := []string{fmt.Sprintf("tcp/10.96.0.5/80 %s [10.244.0.2:8080] persistent 1800s", sched)}
@@ -265,7 +273,9 @@ func TestReconcileChangesDeletionsAndDrift(t *testing.T) {
 	}{
 		{"endpoints replaced", func() { f.endpoints("web", "10.244.0.3", "10.244.0.4") },
 			[]string{"tcp/10.96.0.5/80 rr [10.244.0.3:8080 10.244.0.4:8080]", "tcp/172.16.0.1/443 rr []"}},
-		{"a virtual server deleted by hand comes back", func() { _ = f.k.DelService(f.b.spec(&virtualServer{addr: netip.MustParseAddr("10.96.0.5"), proto: proxy.TCP, port: 80})) },
+		{"a virtual server deleted by hand comes back", func() {
+			_ = f.k.DelService(f.b.spec(&virtualServer{addr: netip.MustParseAddr("10.96.0.5"), proto: proxy.TCP, port: 80}))
+		},
 			[]string{"tcp/10.96.0.5/80 rr [10.244.0.3:8080 10.244.0.4:8080]", "tcp/172.16.0.1/443 rr []"}},
 		{"no endpoints leaves an empty virtual server (the kernel rejects)", func() { f.endpoints("web") },
 			[]string{"tcp/10.96.0.5/80 rr []", "tcp/172.16.0.1/443 rr []"}},

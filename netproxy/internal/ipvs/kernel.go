@@ -86,7 +86,7 @@ func NewKernel() (Kernel, error) {
 	return &netlinkKernel{h: h}, nil
 }
 
-func (k *netlinkKernel) Services() ([]*ipvs.Service, error) { return k.h.GetServices() }
+func (k *netlinkKernel) Services() ([]*ipvs.Service, error)  { return k.h.GetServices() }
 func (k *netlinkKernel) NewService(s *ipvs.Service) error    { return k.h.NewService(s) }
 func (k *netlinkKernel) UpdateService(s *ipvs.Service) error { return k.h.UpdateService(s) }
 func (k *netlinkKernel) DelService(s *ipvs.Service) error    { return k.h.DelService(s) }
