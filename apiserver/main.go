@@ -1,27 +1,27 @@
-// Command skiff-apiserver is Skiff's API server. This entry point parses flags, sets up logging and metrics, serves the
-// health endpoints and shuts down on SIGTERM.
+// Command skiff-apiserver is Skiff's API server: the Kubernetes REST/JSON API over etcd (embedded by
+// default), with watch, discovery and the health and metrics endpoints on the same port.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
+	"github.com/skiffhq/skiff/apiserver/internal/server"
 	"github.com/skiffhq/skiff/shared/component"
 	"github.com/skiffhq/skiff/shared/version"
 )
 
 func main() {
-	logOpts := component.DefaultLogOptions()
-	healthAddr := "127.0.0.1:8081"
+	cfg := server.DefaultConfig()
 	fs := pflag.NewFlagSet("skiff-apiserver", pflag.ContinueOnError)
-	logOpts.BindFlags(fs)
-	fs.StringVar(&healthAddr, "health-addr", healthAddr, "address of the /healthz, /readyz and /metrics server")
+	cfg.BindFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == pflag.ErrHelp {
+		if errors.Is(err, pflag.ErrHelp) {
 			return
 		}
 		fmt.Fprintln(os.Stderr, "skiff-apiserver:", err)
@@ -31,17 +31,24 @@ func main() {
 		fmt.Println(version.String("skiff-apiserver"))
 		return
 	}
-	log, err := component.NewLogger(logOpts, "skiff-apiserver")
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "skiff-apiserver:", err)
+		os.Exit(2)
+	}
+	log, err := component.NewLogger(cfg.Log, "skiff-apiserver")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "skiff-apiserver:", err)
 		os.Exit(2)
 	}
-	ctx, stop := component.SignalContext()
+	ctx, stop := component.SignalContext() // before the slow etcd start
 	defer stop()
 
-	srv := component.NewServer(healthAddr, component.NewRegistry(), log)
-	if err := srv.Run(ctx); err != nil {
-		log.Fatal("skiff-apiserver stopped", zap.Error(err))
+	srv, err := server.New(ctx, cfg, log, component.NewRegistry())
+	if err != nil {
+		log.Fatal("starting the apiserver", zap.Error(err))
 	}
-	log.Info("skiff-apiserver stopped")
+	if err := srv.Run(ctx); err != nil {
+		log.Fatal("apiserver stopped", zap.Error(err))
+	}
+	log.Info("apiserver stopped")
 }

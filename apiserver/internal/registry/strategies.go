@@ -1,0 +1,137 @@
+package registry
+
+import (
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiffhq/skiff/apiserver/internal/apierrors"
+	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
+	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
+	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
+)
+
+// protectedNamespaces may not be deleted.
+var protectedNamespaces = []string{"default", "kube-system", "kube-public"}
+
+// attachStrategy gives each resource its Kubernetes-specific rules.
+func (r *Registry) attachStrategy(res *Resource) {
+	s := &res.strategy
+	switch res.Group + "/" + res.Plural {
+	case "/pods":
+		s.prepareForCreate = func(obj metav1.Object) {
+			if p, ok := obj.(*corev1.Pod); ok {
+				p.Status.Phase = corev1.PodPending
+			}
+		}
+		s.gracePeriod = podGracePeriod
+	case "/nodes":
+		s.keepStatusOnCreate = true
+	case "/namespaces":
+		s.noGeneration = true
+		s.prepareForCreate = func(obj metav1.Object) {
+			ns, ok := obj.(*corev1.Namespace)
+			if !ok {
+				return
+			}
+			if !slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
+				ns.Spec.Finalizers = append(ns.Spec.Finalizers, corev1.FinalizerKubernetes)
+			}
+			ns.Status.Phase = corev1.NamespaceActive
+		}
+		s.prepareForUpdate = func(obj, old metav1.Object, sub string) {
+			ns, ok1 := obj.(*corev1.Namespace)
+			ons, ok2 := old.(*corev1.Namespace)
+			if !ok1 || !ok2 {
+				return
+			}
+			if sub == "" {
+				// spec.finalizers is written through namespaces/{name}/finalize only.
+				ns.Spec.Finalizers = ons.Spec.Finalizers
+			}
+			if ons.DeletionTimestamp != nil {
+				ns.Status.Phase = corev1.NamespaceTerminating
+			}
+		}
+		s.markDeleting = func(obj metav1.Object) {
+			if ns, ok := obj.(*corev1.Namespace); ok {
+				ns.Status.Phase = corev1.NamespaceTerminating
+			}
+		}
+		s.held = func(obj metav1.Object) bool {
+			ns, ok := obj.(*corev1.Namespace)
+			return ok && len(ns.Spec.Finalizers) > 0
+		}
+		s.checkDelete = func(obj metav1.Object) error {
+			name := obj.GetObjectMeta().Name
+			if slices.Contains(protectedNamespaces, name) {
+				return apierrors.NewForbidden(res.GroupResource(), name, "this namespace may not be deleted")
+			}
+			return nil
+		}
+	case "/services":
+		r.attachServiceStrategy(res)
+	case "apps/deployments":
+		s.annotationsBumpGeneration = true
+		s.validateUpdate = func(obj, old metav1.Object) field.ErrorList {
+			d, ok1 := obj.(*appsv1.Deployment)
+			od, ok2 := old.(*appsv1.Deployment)
+			if !ok1 || !ok2 || selectorsEqual(d.Spec.Selector, od.Spec.Selector) {
+				return nil
+			}
+			return field.ErrorList{field.Invalid(field.NewPath("spec", "selector"), d.Spec.Selector, "field is immutable")}
+		}
+	case "apps/replicasets":
+		s.validateUpdate = func(obj, old metav1.Object) field.ErrorList {
+			d, ok1 := obj.(*appsv1.ReplicaSet)
+			od, ok2 := old.(*appsv1.ReplicaSet)
+			if !ok1 || !ok2 || selectorsEqual(d.Spec.Selector, od.Spec.Selector) {
+				return nil
+			}
+			return field.ErrorList{field.Invalid(field.NewPath("spec", "selector"), d.Spec.Selector, "field is immutable")}
+		}
+	}
+}
+
+func selectorsEqual(a, b *metav1.LabelSelector) bool {
+	return fmt.Sprintf("%v", normSelector(a)) == fmt.Sprintf("%v", normSelector(b))
+}
+
+func normSelector(s *metav1.LabelSelector) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+// namespacePhase reads a namespace's status.phase.
+func namespacePhase(obj metav1.Object) string {
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		return string(ns.Status.Phase)
+	}
+	return ""
+}
+
+// podGracePeriod follows Kubernetes: the requested period, else spec.terminationGracePeriodSeconds,
+// else 30 s; 0 for a pod that never reached a node or has already finished.
+func podGracePeriod(obj metav1.Object, requested *int64) int64 {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return 0
+	}
+	grace := corev1.DefaultTerminationGracePeriodSeconds
+	if p.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *p.Spec.TerminationGracePeriodSeconds
+	}
+	if requested != nil {
+		grace = *requested
+	}
+	if grace < 0 {
+		grace = 0
+	}
+	if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	return grace
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/skiffhq/skiff/shared/component"
+)
+
+// Config is everything the apiserver is started with; main fills it from flags.
+type Config struct {
+	// BindAddress and Port are where the API is served (plain HTTP, loopback only until TLS and
+	// authentication exist).
+	BindAddress string
+	Port        int
+	// DataDir holds the embedded etcd's data when EtcdServers is empty.
+	DataDir string
+	// EtcdServers are the client URLs of an external etcd cluster.
+	EtcdServers []string
+	// ServiceClusterIPRange is the range ClusterIPs are allocated from.
+	ServiceClusterIPRange string
+	// ServiceNodePortRange is the inclusive node port range, "30000-32767".
+	ServiceNodePortRange string
+	// EtcdCompactionInterval is how often etcd history is compacted (0 or negative: never).
+	EtcdCompactionInterval time.Duration
+	// Log configures logging.
+	Log component.LogOptions
+
+	// The fields below are for tests and embedding; they have no flags.
+
+	// UnsafeNoFsync turns fsync off in the embedded etcd (tests only).
+	UnsafeNoFsync bool
+	// BookmarkInterval and MinWatchTimeout tune watches (defaults 1m and 30m).
+	BookmarkInterval time.Duration
+	MinWatchTimeout  time.Duration
+	// WatchCacheSize is the watch cache's per-resource window (default: the store's).
+	WatchCacheSize int
+}
+
+// DefaultDataDir is /var/lib/skiff/apiserver for root and ./skiff-data for anyone else.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/skiff/apiserver"
+	}
+	return "skiff-data"
+}
+
+// DefaultConfig returns the defaults of every flag.
+func DefaultConfig() Config {
+	return Config{
+		BindAddress:            "127.0.0.1",
+		Port:                   8080,
+		DataDir:                DefaultDataDir(),
+		ServiceClusterIPRange:  "10.96.0.0/16",
+		ServiceNodePortRange:   "30000-32767",
+		EtcdCompactionInterval: 5 * time.Minute,
+		Log:                    component.DefaultLogOptions(),
+	}
+}
+
+// BindFlags registers the apiserver's flags.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.BindAddress, "bind-address", c.BindAddress, "address to serve the API on; only loopback addresses are accepted until TLS and authentication exist")
+	fs.IntVar(&c.Port, "port", c.Port, "port to serve the API, /healthz, /readyz, /livez, /metrics and /version on")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd's data (ignored with --etcd-servers)")
+	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers, "client URLs of an external etcd cluster, comma separated; empty runs etcd embedded in --data-dir")
+	fs.StringVar(&c.ServiceClusterIPRange, "service-cluster-ip-range", c.ServiceClusterIPRange, "IPv4 CIDR Service ClusterIPs are allocated from")
+	fs.StringVar(&c.ServiceNodePortRange, "service-node-port-range", c.ServiceNodePortRange, "inclusive range of Service node ports, low-high")
+	fs.DurationVar(&c.EtcdCompactionInterval, "etcd-compaction-interval", c.EtcdCompactionInterval, "how often etcd history is compacted; 0 turns compaction off")
+	c.Log.BindFlags(fs)
+}
+
+// Validate checks the configuration, refusing a non-loopback bind address in one clear line.
+func (c *Config) Validate() error {
+	host := c.BindAddress
+	if host != "localhost" {
+		ip := net.ParseIP(host)
+		if ip == nil {
+			return fmt.Errorf("--bind-address %q is not an IP address", host)
+		}
+		if !ip.IsLoopback() {
+			return fmt.Errorf("--bind-address %s is not a loopback address: the apiserver has no TLS or authentication yet, so it serves on loopback only (use 127.0.0.1)", host)
+		}
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("--port %d is out of range", c.Port)
+	}
+	if len(c.EtcdServers) == 0 && c.DataDir == "" {
+		return fmt.Errorf("--data-dir is required when --etcd-servers is not set")
+	}
+	if _, err := c.clusterIPRange(); err != nil {
+		return err
+	}
+	if _, err := c.nodePortRange(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) clusterIPRange() (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(c.ServiceClusterIPRange)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("--service-cluster-ip-range %q is not an IPv4 CIDR", c.ServiceClusterIPRange)
+	}
+	return p, nil
+}
+
+func (c *Config) nodePortRange() ([2]int, error) {
+	lo, hi, ok := strings.Cut(c.ServiceNodePortRange, "-")
+	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+		return [2]int{}, fmt.Errorf("--service-node-port-range %q is not a port range like 30000-32767", c.ServiceNodePortRange)
+	}
+	return [2]int{a, b}, nil
+}
+
+// Address is host:port of the API.
+func (c *Config) Address() string {
+	return net.JoinHostPort(c.BindAddress, strconv.Itoa(c.Port))
+}
