@@ -388,8 +388,8 @@ func (e *Elector) release() {
 // Options are the usual leader election flags of a component.
 type Options struct {
 	// Enabled runs the work only while leading; when false it runs at once.
-	Enabled                                  bool
-	Namespace, Name, Identity                string
+	Enabled                                   bool
+	Namespace, Name, Identity                 string
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 
