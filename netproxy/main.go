@@ -1,27 +1,28 @@
-// Command skiff-netproxy is Skiff's service proxy. This entry point parses flags, sets up logging and metrics, serves the
-// health endpoints and shuts down on SIGTERM.
+// Command skiff-netproxy is Skiff's service proxy, one per node: it watches Services and EndpointSlices
+// and programs Service virtual IPs and node ports with nftables (or IPVS), and serves the cluster DNS.
+// See README.md for flags and internal/daemon for the wiring.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
-	"go.uber.org/zap"
 
 	"github.com/skiffhq/skiff/shared/component"
 	"github.com/skiffhq/skiff/shared/version"
+
+	"github.com/skiffhq/skiff/netproxy/internal/daemon"
 )
 
 func main() {
-	logOpts := component.DefaultLogOptions()
-	healthAddr := "127.0.0.1:10256"
+	cfg := daemon.Default()
 	fs := pflag.NewFlagSet("skiff-netproxy", pflag.ContinueOnError)
-	logOpts.BindFlags(fs)
-	fs.StringVar(&healthAddr, "health-addr", healthAddr, "address of the /healthz, /readyz and /metrics server")
+	cfg.BindFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == pflag.ErrHelp {
+		if errors.Is(err, pflag.ErrHelp) {
 			return
 		}
 		fmt.Fprintln(os.Stderr, "skiff-netproxy:", err)
@@ -31,7 +32,7 @@ func main() {
 		fmt.Println(version.String("skiff-netproxy"))
 		return
 	}
-	log, err := component.NewLogger(logOpts, "skiff-netproxy")
+	log, err := component.NewLogger(cfg.Log, "skiff-netproxy")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "skiff-netproxy:", err)
 		os.Exit(2)
@@ -39,9 +40,12 @@ func main() {
 	ctx, stop := component.SignalContext()
 	defer stop()
 
-	srv := component.NewServer(healthAddr, component.NewRegistry(), log)
-	if err := srv.Run(ctx); err != nil {
-		log.Fatal("skiff-netproxy stopped", zap.Error(err))
+	if err := daemon.Run(ctx, cfg, log); err != nil {
+		// One plain line: start-up errors (bad flags, no IP_VS, no apiserver) are read by people.
+		_ = log.Sync()
+		fmt.Fprintln(os.Stderr, "skiff-netproxy:", err)
+		stop()
+		os.Exit(1)
 	}
-	log.Info("skiff-netproxy stopped")
+	log.Info("skiff-netproxy stopped; rules left in place")
 }

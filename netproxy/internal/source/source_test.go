@@ -37,7 +37,9 @@ func TestServiceFromAPI(t *testing.T) {
 		{"ExternalName", corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.org."},
 			func(s *proxy.Service) bool { return s.ExternalName == "db.example.org" }},
 		{"ClientIP affinity with default timeout", corev1.ServiceSpec{ClusterIP: "10.96.0.5", SessionAffinity: corev1.ServiceAffinityClientIP},
-			func(s *proxy.Service) bool { return s.AffinityClientIP && s.AffinityTimeout == proxy.DefaultAffinityTimeout }},
+			func(s *proxy.Service) bool {
+				return s.AffinityClientIP && s.AffinityTimeout == proxy.DefaultAffinityTimeout
+			}},
 		{"ClientIP affinity with a timeout",
 			corev1.ServiceSpec{ClusterIP: "10.96.0.5", SessionAffinity: corev1.ServiceAffinityClientIP,
 				SessionAffinityConfig: &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(60))}}},
