@@ -1,0 +1,156 @@
+// Package manager wires Skiff's controllers into one process: it builds the shared informers each
+// enabled controller needs, registers the event handlers that feed their work queues, waits for the
+// caches, and runs every controller's workers (under leader election when asked). main.go only parses
+// flags into a Config and calls Run.
+package manager
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/skiffhq/skiff/controller-manager/internal/deployment"
+	"github.com/skiffhq/skiff/controller-manager/internal/endpoints"
+	"github.com/skiffhq/skiff/controller-manager/internal/garbagecollector"
+	"github.com/skiffhq/skiff/controller-manager/internal/namespace"
+	"github.com/skiffhq/skiff/controller-manager/internal/nodeipam"
+	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
+	"github.com/skiffhq/skiff/controller-manager/internal/replicaset"
+	"github.com/skiffhq/skiff/controller-manager/internal/serviceaccount"
+)
+
+// AllControllers lists every controller name --controllers accepts, in start order.
+var AllControllers = []string{
+	replicaset.Name, deployment.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
+	nodeipam.Name, garbagecollector.Name, namespace.Name, serviceaccount.Name,
+}
+
+// Config is everything the controller-manager is told by flags.
+type Config struct {
+	Kubeconfig  string
+	Server      string
+	Controllers []string
+	HealthAddr  string
+
+	LeaderElect          bool
+	LeaderElectNamespace string
+	LeaderElectName      string
+	LeaseDuration        time.Duration
+	RenewDeadline        time.Duration
+	RetryPeriod          time.Duration
+	Identity             string
+
+	ConcurrentReplicaSetSyncs    int
+	ConcurrentDeploymentSyncs    int
+	ConcurrentEndpointSyncs      int
+	ConcurrentGCSyncs            int
+	ConcurrentNamespaceSyncs     int
+	ConcurrentServiceAccountSync int
+	MaxEndpointsPerSlice         int
+
+	Node              nodelifecycle.Config
+	AllocateNodeCIDRs bool
+	ClusterCIDR       string
+	NodeCIDRMaskSize  int
+
+	// QPS and Burst bound the API client.
+	QPS   float64
+	Burst int
+}
+
+// Default returns the defaults (Kubernetes's where it has one).
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Controllers: []string{"*"}, HealthAddr: "127.0.0.1:10257",
+		LeaderElect: true, LeaderElectNamespace: "kube-system", LeaderElectName: "skiff-controller-manager",
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		Identity:                  fmt.Sprintf("%s_%d", host, os.Getpid()),
+		ConcurrentReplicaSetSyncs: 5, ConcurrentDeploymentSyncs: 5, ConcurrentEndpointSyncs: 5,
+		ConcurrentGCSyncs: 20, ConcurrentNamespaceSyncs: 10, ConcurrentServiceAccountSync: 5,
+		MaxEndpointsPerSlice: endpoints.DefaultMaxEndpointsPerSlice,
+		Node:                 nodelifecycle.DefaultConfig(),
+		AllocateNodeCIDRs:    false, ClusterCIDR: "10.244.0.0/16", NodeCIDRMaskSize: 24,
+		QPS: 200, Burst: 400,
+	}
+}
+
+// BindFlags registers the flags on fs.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "path to a kubeconfig for the apiserver")
+	fs.StringVar(&c.Server, "server", c.Server, "apiserver address, overriding the kubeconfig (e.g. http://127.0.0.1:8080)")
+	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers,
+		"controllers to run: '*' is all, 'foo' enables foo, '-foo' disables foo; known: "+strings.Join(AllControllers, ", "))
+	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "address of the /healthz, /readyz and /metrics server")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "run the controllers only while holding the leader Lease")
+	fs.StringVar(&c.LeaderElectNamespace, "leader-elect-resource-namespace", c.LeaderElectNamespace, "namespace of the leader Lease")
+	fs.StringVar(&c.LeaderElectName, "leader-elect-resource-name", c.LeaderElectName, "name of the leader Lease")
+	fs.DurationVar(&c.LeaseDuration, "leader-elect-lease-duration", c.LeaseDuration, "how long a leader's lease lasts without renewal")
+	fs.DurationVar(&c.RenewDeadline, "leader-elect-renew-deadline", c.RenewDeadline, "how long the leader retries renewing before giving up")
+	fs.DurationVar(&c.RetryPeriod, "leader-elect-retry-period", c.RetryPeriod, "how often candidates try to acquire or renew the lease")
+	fs.StringVar(&c.Identity, "leader-elect-identity", c.Identity, "this process's identity in the Lease")
+	fs.IntVar(&c.ConcurrentReplicaSetSyncs, "concurrent-replicaset-syncs", c.ConcurrentReplicaSetSyncs, "replica set workers")
+	fs.IntVar(&c.ConcurrentDeploymentSyncs, "concurrent-deployment-syncs", c.ConcurrentDeploymentSyncs, "deployment workers")
+	fs.IntVar(&c.ConcurrentEndpointSyncs, "concurrent-endpoint-syncs", c.ConcurrentEndpointSyncs, "endpoints and endpointslice workers (each)")
+	fs.IntVar(&c.ConcurrentGCSyncs, "concurrent-gc-syncs", c.ConcurrentGCSyncs, "garbage collector workers")
+	fs.IntVar(&c.ConcurrentNamespaceSyncs, "concurrent-namespace-syncs", c.ConcurrentNamespaceSyncs, "namespace workers")
+	fs.IntVar(&c.ConcurrentServiceAccountSync, "concurrent-serviceaccount-syncs", c.ConcurrentServiceAccountSync, "service account workers")
+	fs.IntVar(&c.MaxEndpointsPerSlice, "max-endpoints-per-slice", c.MaxEndpointsPerSlice, "endpoints per EndpointSlice")
+	fs.DurationVar(&c.Node.MonitorPeriod, "node-monitor-period", c.Node.MonitorPeriod, "how often node health is checked")
+	fs.DurationVar(&c.Node.GracePeriod, "node-monitor-grace-period", c.Node.GracePeriod, "how long a node may be silent before it is marked Unknown")
+	fs.Float64Var(&c.Node.EvictionRate, "node-eviction-rate", c.Node.EvictionRate, "nodes per second that may get a NoExecute taint in a healthy zone")
+	fs.Float64Var(&c.Node.SecondaryEvictionRate, "secondary-node-eviction-rate", c.Node.SecondaryEvictionRate, "the same rate in an unhealthy zone of a large cluster")
+	fs.Float64Var(&c.Node.UnhealthyZoneThreshold, "unhealthy-zone-threshold", c.Node.UnhealthyZoneThreshold, "fraction of not-ready nodes (at least 3) that makes a zone unhealthy")
+	fs.IntVar(&c.Node.LargeClusterSizeThreshold, "large-cluster-size-threshold", c.Node.LargeClusterSizeThreshold, "zones larger than this keep evicting at the secondary rate when unhealthy")
+	fs.DurationVar(&c.Node.DefaultNotReadyToleration, "default-not-ready-toleration-seconds", c.Node.DefaultNotReadyToleration, "toleration assumed for pods without one for the not-ready taint")
+	fs.DurationVar(&c.Node.DefaultUnreachableToleration, "default-unreachable-toleration-seconds", c.Node.DefaultUnreachableToleration, "toleration assumed for pods without one for the unreachable taint")
+	fs.BoolVar(&c.AllocateNodeCIDRs, "allocate-node-cidrs", c.AllocateNodeCIDRs, "assign each node a pod CIDR from --cluster-cidr")
+	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", c.ClusterCIDR, "the pod network range node CIDRs are cut from")
+	fs.IntVar(&c.NodeCIDRMaskSize, "node-cidr-mask-size", c.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
+	fs.Float64Var(&c.QPS, "kube-api-qps", c.QPS, "requests per second to the apiserver")
+	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the apiserver")
+}
+
+// Enabled resolves --controllers into the set of controllers to run.
+func (c *Config) Enabled() (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, n := range AllControllers {
+		known[n] = true
+	}
+	on := map[string]bool{}
+	star := false
+	for _, s := range c.Controllers {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "*":
+			star = true
+		case strings.HasPrefix(s, "-"):
+			if !known[s[1:]] {
+				return nil, fmt.Errorf("--controllers: unknown controller %q (known: %s)", s[1:], strings.Join(AllControllers, ", "))
+			}
+		case s == "":
+		default:
+			if !known[s] {
+				return nil, fmt.Errorf("--controllers: unknown controller %q (known: %s)", s, strings.Join(AllControllers, ", "))
+			}
+			on[s] = true
+		}
+	}
+	if star {
+		for _, n := range AllControllers {
+			on[n] = true
+		}
+	}
+	for _, s := range c.Controllers {
+		if strings.HasPrefix(s, "-") {
+			delete(on, s[1:])
+		}
+	}
+	if !c.AllocateNodeCIDRs {
+		delete(on, nodeipam.Name)
+	}
+	return on, nil
+}
