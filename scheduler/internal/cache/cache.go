@@ -200,6 +200,12 @@ func (c *Cache) AddPod(pi *framework.PodInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ps, ok := c.pods[pi.UID]; ok {
+		// Confirming an assumed pod where it was assumed changes nothing the filters count: keep the
+		// node's generation, so snapshots and the equivalence cache stay valid.
+		if it := c.nodes[node]; ps.node == node && it != nil && it.info.ReplacePod(pi) {
+			c.pods[pi.UID] = &podState{info: pi, node: node}
+			return
+		}
 		c.removeLocked(ps)
 	}
 	c.addLocked(pi, node)

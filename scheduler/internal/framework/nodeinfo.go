@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"maps"
 	"slices"
 
 	v1 "github.com/skiffhq/skiff/shared/api/core/v1"
@@ -103,6 +104,35 @@ func (n *NodeInfo) RemovePod(p *PodInfo) bool {
 		n.Terminating--
 	}
 	return true
+}
+
+// ReplacePod swaps in a new version of a pod already counted when nothing the filters count changed
+// (the observed version of an assumed pod); it reports false, changing nothing, otherwise.
+func (n *NodeInfo) ReplacePod(p *PodInfo) bool {
+	i := slices.IndexFunc(n.Pods, func(q *PodInfo) bool { return q.UID == p.UID })
+	if i < 0 {
+		return false
+	}
+	old := n.Pods[i]
+	if !sameFootprint(old, p) {
+		return false
+	}
+	n.Pods[i] = p
+	for _, l := range [][]*PodInfo{n.PodsWithAffinity, n.PodsWithRequiredAntiAffinity} {
+		if j := slices.IndexFunc(l, func(q *PodInfo) bool { return q.UID == p.UID }); j >= 0 {
+			l[j] = p
+		}
+	}
+	return true
+}
+
+func sameFootprint(a, b *PodInfo) bool {
+	return a.Requests.MilliCPU == b.Requests.MilliCPU && a.Requests.Memory == b.Requests.Memory &&
+		a.Requests.EphemeralStorage == b.Requests.EphemeralStorage && maps.Equal(a.Requests.Scalar, b.Requests.Scalar) &&
+		a.NonZero.MilliCPU == b.NonZero.MilliCPU && a.NonZero.Memory == b.NonZero.Memory && slices.Equal(a.HostPorts, b.HostPorts) && maps.Equal(a.Labels, b.Labels) &&
+		a.OwnerUID == b.OwnerUID && a.Namespace == b.Namespace && hasAffinity(a) == hasAffinity(b) &&
+		len(a.RequiredAntiAffinity) == len(b.RequiredAntiAffinity) && a.Class == b.Class &&
+		(a.Pod.DeletionTimestamp == nil) == (b.Pod.DeletionTimestamp == nil) && a.Priority == b.Priority
 }
 
 func removeByUID(ps []*PodInfo, uid string) []*PodInfo {
