@@ -17,7 +17,9 @@ import (
 
 func assigned(p *v1.Pod) bool { return p.Spec.NodeName != "" }
 
-func terminal(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed }
+func terminal(p *v1.Pod) bool {
+	return p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed
+}
 
 // responsible reports whether this scheduler schedules the pod.
 func (s *Scheduler) responsible(p *v1.Pod) bool {
