@@ -171,6 +171,9 @@ type Target struct {
 // become HTTP codes: a *metav1.Status passes through; storage classes become NotFound, AlreadyExists,
 // Conflict, Expired and ServiceUnavailable; a context deadline becomes Timeout; anything else is a 500.
 func ToStatus(err error, t Target) *metav1.Status {
+	if err == nil {
+		return &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusOK}
+	}
 	var st *metav1.Status
 	if errors.As(err, &st) {
 		return st

@@ -73,7 +73,7 @@ func newWithStore(ctx context.Context, cfg Config, log *zap.Logger, reg *prometh
 	prefix, _ := cfg.clusterIPRange()
 	rg, err := registry.New(registry.Config{
 		Store:     store,
-		Validator: nil, // shared/validation is wired in once it lands
+		Validator: sharedValidator{},
 		Log:       log.Named("registry"),
 		Services:  registry.ServiceConfig{ClusterIPRange: prefix, NodePortRange: ports},
 	}, registry.FromTable(resources.All()))
