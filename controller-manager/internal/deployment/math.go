@@ -141,7 +141,9 @@ func NewRSNewReplicas(d *appsv1.Deployment, all []*appsv1.ReplicaSet, newRS *app
 		return replicas
 	}
 	maxTotal := replicas + MaxSurge(d)
-	current := sumReplicas(all)
+	// count what exists as well as what is asked for: an old set scaled down still has its pods until
+	// its controller has deleted them, and those pods count against maxSurge
+	current := sumPods(all)
 	if current >= maxTotal {
 		return rsReplicas(newRS)
 	}
@@ -160,11 +162,29 @@ func sumReplicas(sets []*appsv1.ReplicaSet) int32 {
 	return n
 }
 
+func sumPods(sets []*appsv1.ReplicaSet) int32 {
+	var n int32
+	for _, rs := range sets {
+		n += max(rsReplicas(rs), statusReplicas(rs))
+	}
+	return n
+}
+
+func statusReplicas(rs *appsv1.ReplicaSet) int32 {
+	if rs == nil {
+		return 0
+	}
+	return rs.Status.Replicas
+}
+
+// sumAvailable counts available pods, each set's at most its spec.replicas: a set just scaled down
+// still reports the pods it is about to delete, and counting them would let a second scale-down in
+// the same step eat into the availability budget twice.
 func sumAvailable(sets []*appsv1.ReplicaSet) int32 {
 	var n int32
 	for _, rs := range sets {
 		if rs != nil {
-			n += rs.Status.AvailableReplicas
+			n += min(rs.Status.AvailableReplicas, rsReplicas(rs))
 		}
 	}
 	return n
@@ -209,10 +229,11 @@ func OldScaleDown(d *appsv1.Deployment, all []*appsv1.ReplicaSet, old []*appsv1.
 			break
 		}
 		cur := size(rs)
-		if cur == 0 || cur <= rs.Status.AvailableReplicas {
+		avail := min(rs.Status.AvailableReplicas, cur)
+		if cur == 0 || cur <= avail {
 			continue
 		}
-		down := cur - rs.Status.AvailableReplicas
+		down := cur - avail
 		if left := maxScaledDown - cleaned; down > left {
 			down = left
 		}
