@@ -199,7 +199,7 @@ func configMap(name string, data map[string]string, labels map[string]string) ma
 func pod(name string, labels map[string]string) map[string]any {
 	return map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": name, "labels": labels},
-		"spec": map[string]any{"containers": []any{map[string]any{"name": "c", "image": "busybox"}}}}
+		"spec":     map[string]any{"containers": []any{map[string]any{"name": "c", "image": "busybox"}}}}
 }
 
 func deployment(name string, replicas int) map[string]any {
