@@ -105,7 +105,7 @@ func validateConfigMap(cm *corev1.ConfigMap) field.ErrorList {
 	errs := validateDataKeys(cm.Data, field.NewPath("data"), binary, "binaryData")
 	errs = append(errs, validateDataKeys(cm.BinaryData, field.NewPath("binaryData"), nil, "")...)
 	if size > MaxConfigMapSize {
-		errs = append(errs, field.TooLong(field.NewPath(""), "", MaxConfigMapSize))
+		errs = append(errs, field.TooLong(field.NewPath("data"), "", MaxConfigMapSize))
 	}
 	return errs
 }

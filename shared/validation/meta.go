@@ -78,8 +78,19 @@ func validateMeta(obj metav1.Object) field.ErrorList {
 	return apimachineryvalidation.ValidateObjectMeta(toK8sMeta(obj.GetObjectMeta()), namespaced(obj), nameFunc(obj), metaPath)
 }
 
+// validateMetaUpdate applies apimachinery's update rules (name, namespace, uid, creationTimestamp and
+// deletion fields are immutable). An update without resourceVersion is unconditional: like
+// kube-apiserver, it is checked as if it carried the stored object's resourceVersion.
 func validateMetaUpdate(newObj, oldObj metav1.Object) field.ErrorList {
-	return apimachineryvalidation.ValidateObjectMetaUpdate(toK8sMeta(newObj.GetObjectMeta()), toK8sMeta(oldObj.GetObjectMeta()), metaPath)
+	n, o := toK8sMeta(newObj.GetObjectMeta()), toK8sMeta(oldObj.GetObjectMeta())
+	if n.ResourceVersion == "" {
+		n.ResourceVersion = o.ResourceVersion
+	}
+	if n.ResourceVersion == "" {
+		// Neither carries one (objects built in memory): nothing to compare.
+		n.ResourceVersion, o.ResourceVersion = "0", "0"
+	}
+	return apimachineryvalidation.ValidateObjectMetaUpdate(n, o, metaPath)
 }
 
 // validateObjectMetaOfTemplate checks the metadata of an embedded template (pod template, claim
