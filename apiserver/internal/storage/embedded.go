@@ -64,7 +64,7 @@ func startEmbeddedOnce(ctx context.Context, cfg Config, log *zap.Logger) (*embed
 	ec.AutoCompactionRetention = "0"
 	// etcd is chatty at info level; its warnings and errors still reach the apiserver's log.
 	ec.Logger = "zap"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(log.Named("etcd").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel)))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(quieter(log.Named("etcd")))
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
@@ -123,4 +123,12 @@ func isAddrInUse(err error) bool {
 func (e *embeddedEtcd) close() {
 	e.etcd.Close()
 	<-e.etcd.Server.StopNotify()
+}
+
+// quieter raises log's level to warn (etcd logs routine operations at info), unless it is already higher.
+func quieter(log *zap.Logger) *zap.Logger {
+	if !log.Core().Enabled(zapcore.InfoLevel) {
+		return log
+	}
+	return log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 }

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -28,6 +28,8 @@ type etcdStore struct {
 	ctx    context.Context // ended by Close; parent of the watch cache and compactor
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	watchSeq atomic.Int64 // numbers the etcd watch streams
 
 	mu       sync.Mutex
 	caches   map[string]*watchCache // by resource prefix
@@ -60,7 +62,7 @@ func NewEtcd(ctx context.Context, cfg Config) (Store, error) {
 		DialKeepAliveTime:    30 * time.Second,
 		DialKeepAliveTimeout: 10 * time.Second,
 		Context:              context.WithoutCancel(ctx),
-		Logger:               cfg.Logger.Named("etcd-client").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel)),
+		Logger:               quieter(cfg.Logger.Named("etcd-client")),
 	})
 	if err != nil {
 		s.closeEmbedded()

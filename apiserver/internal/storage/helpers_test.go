@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -118,3 +119,7 @@ func mustCreate(t testing.TB, s Store, key, value string) KV {
 }
 
 func isErr(err, target error) bool { return errors.Is(err, target) }
+
+func testutilCounter(s *etcdStore, resource, reason string) float64 {
+	return testutil.ToFloat64(s.metrics.cacheTerminated.WithLabelValues(resource, reason))
+}

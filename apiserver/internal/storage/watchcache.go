@@ -39,6 +39,9 @@ type watchCache struct {
 	keys      []string // the keys of items, sorted
 	watchers  map[*watcher]struct{}
 	interrupt context.CancelFunc // ends the current etcd watch (it then resumes from rev+1)
+	streamCtx context.Context    // the current etcd watch's context, for progress requests
+
+	beforeResume func() // test hook: runs before the etcd watch resumes after an interruption
 }
 
 // cacheRoot is the watch-cache prefix covering prefix: its first two segments ("/registry/pods/" for
@@ -161,8 +164,9 @@ func (c *watchCache) follow() error {
 	for {
 		c.mu.Lock()
 		from := c.rev + 1
-		wctx, cancel := context.WithCancel(c.s.watchCtx(c.ctx))
+		wctx, cancel := context.WithCancel(c.s.watchCtx(c.ctx, "cache/"+c.resource))
 		c.interrupt = cancel
+		c.streamCtx = wctx
 		c.mu.Unlock()
 
 		wch := c.s.client.Watch(wctx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(from),
@@ -190,6 +194,12 @@ func (c *watchCache) follow() error {
 			return nil
 		}
 		backoff.wait(c.ctx)
+		c.mu.RLock()
+		hook := c.beforeResume
+		c.mu.RUnlock()
+		if hook != nil {
+			hook()
+		}
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 )
 
 // watcherOutBuffer is the small buffer of a watcher's outgoing channel; the real queue is its input.
@@ -101,11 +103,13 @@ func (w *watcher) send(ev Event) bool {
 	}
 }
 
-// watchCtx is the context of the store's etcd watches: WithRequireLeader makes etcd cancel them when
-// its member loses the leader (they then resume elsewhere), and one set of metadata keeps every watch,
-// and the progress requests, on one gRPC stream.
-func (s *etcdStore) watchCtx(ctx context.Context) context.Context {
-	return clientv3.WithRequireLeader(ctx)
+// watchCtx is the context of one etcd watch. WithRequireLeader makes etcd cancel the watch when its
+// member loses the leader (the watch then resumes elsewhere). The etcd client multiplexes watches with
+// equal metadata over one gRPC stream; each watch gets a stream of its own (labelled by name and a
+// sequence number) so that one watch canceled by compaction never disturbs another's stream.
+func (s *etcdStore) watchCtx(ctx context.Context, name string) context.Context {
+	id := s.watchSeq.Add(1)
+	return metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(ctx), "skiff-watch", name+"/"+strconv.FormatInt(id, 10))
 }
 
 // Watch serves from the watch cache when fromRevision is inside its window (or newer), else from a direct
@@ -202,7 +206,7 @@ func (s *etcdStore) directWatch(ctx context.Context, prefix string, from int64) 
 		backoff := newBackoff()
 		items := map[string]KV{}
 		for w.ctx.Err() == nil {
-			wch := s.client.Watch(s.watchCtx(w.ctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(next), clientv3.WithPrevKV())
+			wch := s.client.Watch(s.watchCtx(w.ctx, "direct"), prefix, clientv3.WithPrefix(), clientv3.WithRev(next), clientv3.WithPrevKV())
 			for resp := range wch {
 				if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 					w.terminate(fmt.Errorf("watching %s from revision %d (compacted at %d): %w", prefix, from, resp.CompactRevision, ErrExpired))
@@ -230,7 +234,7 @@ func (s *etcdStore) directWatch(ctx context.Context, prefix string, from int64) 
 	return w
 }
 
-// progressLoop asks etcd for a progress notification on the store's watch stream every
+// progressLoop asks etcd for a progress notification on each cache's watch stream every
 // ProgressInterval, so each cache learns that it is current even when its prefix sees no writes.
 func (s *etcdStore) progressLoop() {
 	defer s.wg.Done()
@@ -243,13 +247,20 @@ func (s *etcdStore) progressLoop() {
 		case <-ticker.C:
 		}
 		s.mu.Lock()
-		n := len(s.caches)
-		s.mu.Unlock()
-		if n == 0 {
-			continue
+		var streams []context.Context
+		for _, c := range s.caches {
+			c.mu.RLock()
+			if c.streamCtx != nil && c.streamCtx.Err() == nil {
+				streams = append(streams, c.streamCtx)
+			}
+			c.mu.RUnlock()
 		}
-		ctx, cancel := context.WithTimeout(s.watchCtx(s.ctx), s.cfg.RequestTimeout)
-		_ = s.client.RequestProgress(ctx) // best effort: the next tick tries again
-		cancel()
+		s.mu.Unlock()
+		for _, sctx := range streams {
+			// The request must carry the watch's metadata to reach its stream; a timeout bounds it.
+			ctx, cancel := context.WithTimeout(sctx, s.cfg.RequestTimeout)
+			_ = s.client.RequestProgress(ctx) // best effort: the next tick tries again
+			cancel()
+		}
 	}
 }
