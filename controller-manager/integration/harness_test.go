@@ -22,6 +22,7 @@ import (
 	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/informer"
 	"github.com/skiffhq/skiff/shared/workqueue"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 var binDir string
@@ -300,6 +301,18 @@ func (a *fakeAgent) renew(ctx context.Context, node string) {
 	}
 	l.Spec.RenewTime = &now
 	_, _ = a.e.leases.Update(ctx, corev1.NamespaceNodeLease, l, client.UpdateOptions{})
+	// like a kubelet, report Ready again when the controller marked the node otherwise
+	n, err := a.e.nodes.Get(ctx, "", node, client.GetOptions{})
+	if err != nil {
+		return
+	}
+	for i, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue {
+			t := metav1.Now()
+			n.Status.Conditions[i] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: t, LastTransitionTime: t}
+			_, _ = a.e.nodes.UpdateStatus(ctx, "", n, client.UpdateOptions{})
+		}
+	}
 }
 
 func (a *fakeAgent) sync(ctx context.Context, key string) error {
@@ -416,3 +429,5 @@ func active(pods []corev1.Pod) (n, ready int) {
 	}
 	return n, ready
 }
+
+func intstrInt(i int32) intstr.IntOrString { return intstr.FromInt32(i) }
