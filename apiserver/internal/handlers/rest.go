@@ -97,6 +97,11 @@ func (a *API) serveResource(w http.ResponseWriter, r *http.Request, info request
 		q.fail(apierrors.NewMethodNotAllowed(r.Method, res.Plural))
 		return
 	}
+	if res.Group == "" && res.Plural == "bindings" && info.Verb == "create" {
+		// POST namespaces/{ns}/bindings: the legacy form of pods/{name}/binding.
+		a.bind(q)
+		return
+	}
 	switch info.Verb {
 	case "get":
 		a.get(q)

@@ -178,7 +178,11 @@ func (a *API) bind(q *request) {
 	if b.Name == "" {
 		b.Name = q.info.Name
 	}
-	if b.Name != q.info.Name {
+	if b.Name == "" {
+		q.fail(apierrors.NewInvalid("", "Binding", "", field.ErrorList{field.Required(field.NewPath("metadata", "name"), "")}))
+		return
+	}
+	if q.info.Name != "" && b.Name != q.info.Name {
 		q.fail(apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", b.Name, q.info.Name)))
 		return
 	}

@@ -85,7 +85,6 @@ func TestStatusErrors(t *testing.T) {
 	}
 }
 
-
 func TestInvalidHasFieldCauses(t *testing.T) {
 	ts := sharedServer(t)
 	ns := ts.namespace(t, "invalid")

@@ -90,7 +90,11 @@ func TestPatchTypes(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			name := "d" + string(rune('a'+i))
-			ts.must(t, http.StatusCreated, "POST", deps, jsonCT, func() map[string]any { d := deployment(name, 1); d["metadata"].(map[string]any)["name"] = name; return d }())
+			ts.must(t, http.StatusCreated, "POST", deps, jsonCT, func() map[string]any {
+				d := deployment(name, 1)
+				d["metadata"].(map[string]any)["name"] = name
+				return d
+			}())
 			got := ts.must(t, http.StatusOK, "PATCH", deps+"/"+name+"?fieldManager=kubectl&fieldValidation=Strict", tc.ct, tc.patch)
 			tc.check(t, got)
 			again := ts.must(t, http.StatusOK, "GET", deps+"/"+name, "", nil)
