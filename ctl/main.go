@@ -2,25 +2,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
-	"github.com/spf13/cobra"
-
-	"github.com/skiffhq/skiff/shared/version"
+	"github.com/skiffhq/skiff/ctl/internal/cmd"
 )
 
 func main() {
-	root := &cobra.Command{
-		Use:           "skiffctl",
-		Short:         "skiffctl drives a Skiff (or Kubernetes) cluster through its API",
-		Version:       version.Get().SkiffVersion,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetVersionTemplate(version.String("skiffctl") + "\n")
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	os.Exit(cmd.Execute(os.Args[1:], cmd.Streams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}))
 }
