@@ -222,14 +222,6 @@ func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existingChain
 	hooks, regular, decls := b.base()
 	desiredChains := map[string]bool{}
 	desiredSets := map[string]bool{}
-	for _, h := range hooks {
-		desiredChains[h.name] = true
-		fmt.Fprintf(&s, "add chain %s %s { %s }\n", t, h.name, h.spec)
-	}
-	for _, c := range regular {
-		desiredChains[c.name] = true
-		fmt.Fprintf(&s, "add chain %s %s\n", t, c.name)
-	}
 	for _, d := range decls {
 		kind, rest, _ := strings.Cut(d, " ")
 		name := strings.Fields(rest)[0]
@@ -244,17 +236,28 @@ func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existingChain
 				fmt.Fprintf(&s, "add set %s %s %s\n", t, set.name, set.decl)
 			}
 		}
-		for _, c := range frags[k].chains {
-			desiredChains[c.name] = true
-			fmt.Fprintf(&s, "add chain %s %s\n", t, c.name)
-		}
 	}
+	// Chains and their rules in block syntax: half the size of one "add rule" line per rule, and
+	// correspondingly faster for nft to parse.
+	fmt.Fprintf(&s, "table %s {\n", t)
 	for _, h := range hooks {
-		writeRules(&s, t, h.name, h.rules)
+		desiredChains[h.name] = true
+		fmt.Fprintf(&s, "chain %s {\n%s\n", h.name, h.spec)
+		writeBlockRules(&s, h.rules)
 	}
 	for _, c := range regular {
-		writeRules(&s, t, c.name, c.rules)
+		desiredChains[c.name] = true
+		fmt.Fprintf(&s, "chain %s {\n", c.name)
+		writeBlockRules(&s, c.rules)
 	}
+	for _, k := range keys {
+		for _, c := range frags[k].chains {
+			desiredChains[c.name] = true
+			fmt.Fprintf(&s, "chain %s {\n", c.name)
+			writeBlockRules(&s, c.rules)
+		}
+	}
+	s.WriteString("}\n")
 	for _, fam := range families {
 		var elems []string
 		for _, p := range b.cfg.NodePortAddresses {
@@ -266,9 +269,6 @@ func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existingChain
 	}
 	byMap := map[string][]string{}
 	for _, k := range keys {
-		for _, c := range frags[k].chains {
-			writeRules(&s, t, c.name, c.rules)
-		}
 		for _, e := range frags[k].elems {
 			byMap[e.m] = append(byMap[e.m], e.key+" : "+e.value)
 		}
@@ -430,6 +430,14 @@ func (b *Backend) Dump(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return string(out), nil
+}
+
+func writeBlockRules(s *strings.Builder, rules []string) {
+	for _, r := range rules {
+		s.WriteString(r)
+		s.WriteByte('\n')
+	}
+	s.WriteString("}\n")
 }
 
 func writeRules(s *strings.Builder, table, chainName string, rules []string) {

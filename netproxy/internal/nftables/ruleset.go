@@ -207,18 +207,14 @@ func (b *Backend) servicePort(f *fragment, fam ipFamily, snap *proxy.Snapshot, s
 				rules = append(rules, fmt.Sprintf("%s saddr @%s goto %s", fam.ip, affSets[e.AddrPort()], epChains[e.AddrPort()]))
 			}
 		}
-		if len(eps) == 1 {
-			rules = append(rules, "goto "+epChains[eps[0].AddrPort()])
-		} else {
-			var vm strings.Builder
-			for i, e := range eps {
-				if i > 0 {
-					vm.WriteString(", ")
-				}
-				fmt.Fprintf(&vm, "%d : goto %s", i, epChains[e.AddrPort()])
-			}
-			rules = append(rules, fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), vm.String()))
+		// Uniform random choice without a set: rule i picks endpoint i with probability 1/(n-i), the
+		// last rule takes what is left, so each endpoint gets 1/n. (An anonymous numgen vmap per Service
+		// would do the same, but the kernel binds each anonymous set by walking the whole transaction,
+		// which makes a full sync quadratic in the number of Services.)
+		for i, e := range eps[:len(eps)-1] {
+			rules = append(rules, fmt.Sprintf("numgen random mod %d == 0 goto %s", len(eps)-i, epChains[e.AddrPort()]))
 		}
+		rules = append(rules, "goto "+epChains[eps[len(eps)-1].AddrPort()])
 		f.chains = append(f.chains, chain{name: name, rules: rules})
 	}
 	if len(sel.Cluster) > 0 {

@@ -63,7 +63,7 @@ func TestServiceFragment(t *testing.T) {
 	}{
 		{"ready endpoints are chosen at random and DNATed to the slice's port",
 			base(nil), []proxy.Endpoint{readyEP("10.244.0.2", "n1"), readyEP("10.244.0.3", "n2")},
-			[]string{"numgen random mod 2 vmap", "meta l4proto tcp dnat ip to 10.244.0.2:8080", "meta l4proto tcp dnat ip to 10.244.0.3:8080",
+			[]string{"numgen random mod 2 == 0 goto endpoint-", "meta l4proto tcp dnat ip to 10.244.0.2:8080", "meta l4proto tcp dnat ip to 10.244.0.3:8080",
 				"element service-ips 10.96.0.5 . tcp . 80 : goto service-", "element service-nodeports tcp . 30080 : goto external-",
 				"ip daddr 10.96.0.5 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade", "ip saddr 10.244.0.2 jump mark-for-masquerade"},
 			[]string{"reject-chain", "affinity"}},
