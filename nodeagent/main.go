@@ -46,6 +46,7 @@ type config struct {
 	nodeIP           string
 	podCIDR          string
 	rootDir          string
+	cgroupRoot       string
 	logDir           string
 	cniConfDir       string
 	cniBinDir        string
@@ -75,6 +76,7 @@ func defaults() *config {
 		log:              component.DefaultLogOptions(),
 		nodeName:         strings.ToLower(host),
 		rootDir:          "/var/lib/skiff/nodeagent",
+		cgroupRoot:       "/skiff",
 		cniConfDir:       "/etc/cni/net.d",
 		cniBinDir:        "/usr/lib/cni",
 		clusterDNS:       []string{"10.96.0.10"},
@@ -101,6 +103,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.nodeIP, "node-ip", c.nodeIP, "the node's InternalIP, where the apiserver reaches the agent API (default: the first non-loopback address)")
 	fs.StringVar(&c.podCIDR, "pod-cidr", c.podCIDR, "this node's pod CIDR, used for the default CNI configuration (e.g. 10.244.1.0/24)")
 	fs.StringVar(&c.rootDir, "root-dir", c.rootDir, "where the agent keeps images, containers and pod state")
+	fs.StringVar(&c.cgroupRoot, "cgroup-root", c.cgroupRoot, "cgroup under which all pods run")
 	fs.StringVar(&c.logDir, "pod-log-dir", c.logDir, "where container logs are written (default: <root-dir>/logs)")
 	fs.StringVar(&c.cniConfDir, "cni-conf-dir", c.cniConfDir, "CNI network configuration directory; a default bridge config is written there if it is empty")
 	fs.StringVar(&c.cniBinDir, "cni-bin-dir", c.cniBinDir, "CNI plugin binaries (colon-separated list)")
@@ -260,7 +263,7 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	capacity := node.Capacity(cfg.rootDir, cfg.maxPods)
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	pm, err := pods.New(pods.Config{
-		NodeName: cfg.nodeName, NodeIP: cfg.nodeIP, RootDir: cfg.rootDir, LogDir: cfg.logDir,
+		NodeName: cfg.nodeName, NodeIP: cfg.nodeIP, RootDir: cfg.rootDir, LogDir: cfg.logDir, CgroupRoot: cfg.cgroupRoot,
 		DNS:     pods.DNSConfig{Servers: cfg.clusterDNS, Domain: cfg.clusterDomain, HostResolvConf: string(resolv)},
 		NodeCPU: capacity[corev1.ResourceCPU], NodeMemory: capacity[corev1.ResourceMemory],
 		PodPidsLimit: cfg.podPidsLimit, Workers: cfg.workers,
