@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/google/go-containerregistry v0.22.1
-	github.com/skiffhq/skiff/shared v0.0.0-00010101000000-000000000000
+	github.com/skiffhq/skiff/shared v0.0.0
 	k8s.io/apimachinery v0.37.2
 )
 

@@ -33,7 +33,7 @@ import (
 
 // nodeCluster is an apiserver on loopback and one node agent inside a test host of its own.
 type nodeCluster struct {
-	t          *testing.T
+	t          testing.TB
 	bin        string
 	apiAddr    string
 	kubeconfig string // for kubectl and the test, in the test's namespace
@@ -53,7 +53,7 @@ type nodeCluster struct {
 	leases     *client.Resource[coordinationv1.Lease]
 }
 
-func binDir(t *testing.T) string {
+func binDir(t testing.TB) string {
 	dir, err := filepath.Abs(*skiffBin)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func binDir(t *testing.T) string {
 	return dir
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func freePort(t *testing.T) int {
 }
 
 // waitFor polls cond until it holds, failing with what it waited for and what it saw last.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
@@ -95,7 +95,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	}
 }
 
-func writeKubeconfig(t *testing.T, path, server string) {
+func writeKubeconfig(t testing.TB, path, server string) {
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -114,7 +114,7 @@ current-context: skiff
 	}
 }
 
-func startNodeCluster(t *testing.T) *nodeCluster {
+func startNodeCluster(t testing.TB) *nodeCluster {
 	t.Helper()
 	c := &nodeCluster{t: t, bin: binDir(t)}
 	dir := t.TempDir()
@@ -754,4 +754,70 @@ func TestNodeAgent(t *testing.T) {
 			c.deletePod(name)
 		}
 	})
+}
+
+// BenchmarkPodStart measures pod start latency (create a pod whose image is present -> Running, as the
+// API reports it) over 50 pods, and the raw cost of a libcontainer create+start of the same busybox
+// rootfs in the same run (the agent binary's bench-start), and prints both with their ratio.
+func BenchmarkPodStart(b *testing.B) {
+	c := startNodeCluster(b)
+	ctx := context.Background()
+	// Pull the image once so that every measured pod finds it present.
+	c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "warm"}, Spec: corev1.PodSpec{Containers: []corev1.Container{container("w", "sleep", "1000")}}})
+	c.waitPod("warm", "Running", 120*time.Second, running)
+	const pods = 50
+	b.ResetTimer()
+	for iter := 0; iter < b.N; iter++ {
+		var lat []time.Duration
+		for i := 0; i < pods; i++ {
+			name := fmt.Sprintf("bench-%d-%d", iter, i)
+			start := time.Now()
+			c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "c", Command: []string{"sleep", "1000"}, ImagePullPolicy: corev1.PullIfNotPresent}}}})
+			w, err := c.pods.Watch(ctx, "default", client.ListOptions{FieldSelector: "metadata.name=" + name})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for ev := range w.Events() {
+				if ev.Object != nil && running(ev.Object) {
+					break
+				}
+			}
+			w.Stop()
+			lat = append(lat, time.Since(start))
+		}
+		b.StopTimer()
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p50, p99 := lat[len(lat)/2], lat[int(0.99*float64(len(lat)-1))]
+		out, err := exec.Command(filepath.Join(c.bin, "skiff-nodeagent"), "bench-start", b.TempDir(), fmt.Sprint(pods)).Output()
+		if err != nil {
+			b.Fatalf("skiff-nodeagent bench-start: %v", err)
+		}
+		var raw struct {
+			P50 float64 `json:"p50_ms"`
+			P99 float64 `json:"p99_ms"`
+		}
+		if err := json.Unmarshal(out, &raw); err != nil {
+			b.Fatal(err)
+		}
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		b.Logf("pod start (create -> Running, %d pods): p50 %.1fms p99 %.1fms; raw libcontainer create+start: p50 %.1fms p99 %.1fms; ratio p50 %.1fx p99 %.1fx",
+			pods, ms(p50), ms(p99), raw.P50, raw.P99, ms(p50)/raw.P50, ms(p99)/raw.P99)
+		b.ReportMetric(ms(p50), "pod-p50-ms")
+		b.ReportMetric(ms(p99), "pod-p99-ms")
+		b.ReportMetric(raw.P50, "raw-p50-ms")
+		b.ReportMetric(ms(p50)/raw.P50, "ratio-p50")
+		for i := 0; i < pods; i++ {
+			one := int64(0)
+			_ = c.pods.Delete(ctx, "default", fmt.Sprintf("bench-%d-%d", iter, i), &metav1.DeleteOptions{GracePeriodSeconds: &one})
+		}
+		for i := 0; i < pods; i++ {
+			c.t = b
+			name := fmt.Sprintf("bench-%d-%d", iter, i)
+			waitFor(b, 120*time.Second, "pod "+name+" gone", func() (bool, string) { return c.getPod(name) == nil, "" })
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	c.deletePod("warm")
 }

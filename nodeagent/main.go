@@ -136,6 +136,12 @@ func main() {
 			return
 		case runtime.ShimArg:
 			os.Exit(runtime.RunShim(os.Args))
+		case "bench-start":
+			if err := benchStart(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "skiff-nodeagent:", err)
+				os.Exit(1)
+			}
+			return
 		}
 	}
 	cfg := defaults()
