@@ -47,5 +47,7 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
-	log.Info("skiff-netproxy stopped; rules left in place")
+	if !cfg.Cleanup {
+		log.Info("skiff-netproxy stopped; rules left in place")
+	}
 }
