@@ -2,9 +2,11 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -63,6 +65,9 @@ func (s *etcdStore) compactCycle(ctx context.Context, version, rev int64) (int64
 	}
 	err = s.op(ctx, "compact", func(ctx context.Context) error {
 		_, err := s.client.Compact(ctx, rev)
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			return nil // someone (etcd itself, an operator) compacted further already
+		}
 		return err
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 type embeddedEtcd struct {
 	etcd      *embed.Etcd
 	clientURL string
+	closing   *atomic.Bool // set by close: etcd reports its listeners closing as errors, which they are not
 }
 
 // startEmbedded starts a single-member etcd in cfg.DataDir and waits until it serves. Without fixed
@@ -64,7 +66,11 @@ func startEmbeddedOnce(ctx context.Context, cfg Config, log *zap.Logger) (*embed
 	ec.AutoCompactionRetention = "0"
 	// etcd is chatty at info level; its warnings and errors still reach the apiserver's log.
 	ec.Logger = "zap"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(quieter(log.Named("etcd")))
+	closing := &atomic.Bool{}
+	elog := quieter(log.Named("etcd")).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return &shutdownQuietCore{Core: c, closing: closing}
+	}))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(elog)
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
@@ -87,7 +93,7 @@ func startEmbeddedOnce(ctx context.Context, cfg Config, log *zap.Logger) (*embed
 		return nil, fmt.Errorf("starting embedded etcd in %s: %w", cfg.DataDir, ctx.Err())
 	}
 	log.Info("embedded etcd ready", zap.String("data_dir", cfg.DataDir), zap.String("client_url", clientURL.String()))
-	return &embeddedEtcd{etcd: e, clientURL: clientURL.String()}, nil
+	return &embeddedEtcd{etcd: e, clientURL: clientURL.String(), closing: closing}, nil
 }
 
 // listenURL parses a fixed URL, or picks a free loopback port when fixed is empty.
@@ -121,6 +127,7 @@ func isAddrInUse(err error) bool {
 
 // close stops the embedded etcd and waits for it.
 func (e *embeddedEtcd) close() {
+	e.closing.Store(true)
 	e.etcd.Close()
 	<-e.etcd.Server.StopNotify()
 }
@@ -131,4 +138,22 @@ func quieter(log *zap.Logger) *zap.Logger {
 		return log
 	}
 	return log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+}
+
+// shutdownQuietCore drops the embedded etcd's error logs once it is being closed on purpose: etcd logs
+// every listener it closes as a serving failure.
+type shutdownQuietCore struct {
+	zapcore.Core
+	closing *atomic.Bool
+}
+
+func (c *shutdownQuietCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.closing.Load() && e.Level < zapcore.DPanicLevel {
+		return ce
+	}
+	return c.Core.Check(e, ce)
+}
+
+func (c *shutdownQuietCore) With(fields []zapcore.Field) zapcore.Core {
+	return &shutdownQuietCore{Core: c.Core.With(fields), closing: c.closing}
 }

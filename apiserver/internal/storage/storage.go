@@ -4,6 +4,10 @@
 //
 // It stores opaque JSON values; it knows nothing of kinds, validation or HTTP. The handlers layer decodes
 // values, applies selectors through ListOptions.Predicate and maps the errors below to Kubernetes Status.
+//
+// NewEtcd opens the store over an external etcd cluster (Config.Endpoints) or over an etcd it runs
+// embedded in Config.DataDir. Values returned by the store (KV.Value, Event.PrevValue) may be shared with
+// the watch cache and other callers: treat them as read-only.
 package storage
 
 import (
@@ -14,7 +18,8 @@ import (
 
 // The error classes of the store. Callers match them with errors.Is; the handlers map each to exactly one
 // HTTP status (NotFound 404, AlreadyExists 409, Conflict 409, Expired 410, InvalidContinue 410,
-// TooSlow ends a watch, Unavailable 503).
+// TooSlow ends a watch, Unavailable 503). A List whose continue token has expired returns a
+// *ContinueExpiredError, which matches ErrExpired and carries a token to continue inconsistently.
 var (
 	ErrNotFound        = errors.New("not found")
 	ErrAlreadyExists   = errors.New("already exists")
@@ -42,6 +47,7 @@ type ListOptions struct {
 	// Revision 0 means the latest state. With Exact, the state at exactly Revision (ErrExpired if
 	// compacted); without Exact and Revision > 0, any state not older than Revision (may come from the
 	// watch cache). AnyRevision (Kubernetes resourceVersion="0") lets the cache answer with what it has.
+	// Exact at a revision etcd has not reached yet: ErrTooLargeRevision.
 	Revision    int64
 	Exact       bool
 	AnyRevision bool
