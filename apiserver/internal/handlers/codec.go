@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiffhq/skiff/apiserver/internal/apierrors"
+	"github.com/skiffhq/skiff/apiserver/internal/protobuf"
 )
 
 // MaxBodyBytes is the largest request body accepted (Kubernetes's MaxRequestBodyBytes: twice etcd's
@@ -74,12 +75,23 @@ func mediaType(r *http.Request) string {
 }
 
 // bodyJSON reads the body of a create or update and returns it as JSON: JSON is checked, YAML is
-// converted, protobuf and anything else get 415.
+// converted, Kubernetes protobuf is converted to JSON, anything else gets 415.
 func bodyJSON(r *http.Request) ([]byte, error) {
 	mt := mediaType(r)
 	switch mt {
 	case mediaJSON, "text/json", "*/*":
 	case mediaYAML, "text/yaml", "application/x-yaml":
+	case mediaProtobuf:
+		// client-go typed clientsets (kubectl create deployment, kubectl run, evictions) send protobuf.
+		data, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		out, err := protobuf.ToJSON(data)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		return out, nil
 	default:
 		return nil, apierrors.NewUnsupportedMediaType(r.Header.Get("Content-Type"))
 	}
