@@ -71,6 +71,9 @@ func New(cfg Config) *API {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	a := &API{cfg: cfg, reg: cfg.Registry, log: cfg.Log}
+	for _, res := range cfg.Registry.Resources() {
+		cfg.Metrics.watchers.WithLabelValues(res.Plural).Add(0) // export every series from the start
+	}
 	a.discovery = buildDiscovery(cfg.Registry)
 	a.openapi = buildOpenAPI(cfg.Registry)
 	return a

@@ -253,3 +253,12 @@ func eventually(t testing.TB, what string, timeout time.Duration, cond func() (b
 	}
 	t.Fatalf("waited %s for %s; last saw: %s", timeout, what, last)
 }
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

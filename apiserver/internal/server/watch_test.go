@@ -91,7 +91,7 @@ func TestWatchSelectorTransitions(t *testing.T) {
 		t.Fatalf("got %s %s", ev.Type, ev.name())
 	}
 	// The scheduler's informer: status.phase!=Succeeded.
-	w2 := ts.openWatch(t, "/api/v1/pods?watch=true&resourceVersion=0&fieldSelector=status.phase!%3DSucceeded%2Cstatus.phase!%3DFailed")
+	w2 := ts.openWatch(t, "/api/v1/pods?watch=true&resourceVersion=0&fieldSelector=status.phase!%3DSucceeded%2Cstatus.phase!%3DFailed%2Cmetadata.namespace%3D"+ns)
 	var got watchEvent
 	for got.name() != "p" {
 		got = w2.next(t, "ADDED p for the phase selector")
