@@ -265,3 +265,36 @@ func TestExternalEtcdAndUnavailable(t *testing.T) {
 		t.Fatalf("get with etcd stopped: got %v, want ErrUnavailable", err)
 	}
 }
+
+// Close ends every watcher (its channel closes) and a closed store refuses new watches.
+func TestCloseEndsWatchers(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), UnsafeNoFsync: true, CompactionInterval: -1}
+	st, err := NewEtcd(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	mustCreate(t, st, "/registry/pods/default/a", "v") // so that revision 1 is older than the cache
+	cached, err := st.Watch(ctx, "/registry/pods/", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := st.Watch(ctx, "/registry/pods/", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range map[string]Watcher{"cached": cached, "direct": direct} {
+		for ev := range w.Events() { // must end
+			if ev.Type != Error {
+				t.Fatalf("%s watcher: unexpected event %+v", name, ev)
+			}
+		}
+		w.Stop() // after Close, harmless
+	}
+	if _, err := st.Watch(ctx, "/registry/pods/", 0); err == nil {
+		t.Fatal("watch on a closed store succeeded")
+	}
+}

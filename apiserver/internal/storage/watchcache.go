@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func (c *watchCache) follow() error {
 		for resp := range wch {
 			if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 				cancel()
-				return ErrExpired
+				return fmt.Errorf("watch cache of %s: %w: too old resource version: %d (%d)", c.prefix, ErrExpired, from-1, resp.CompactRevision)
 			}
 			if err := resp.Err(); err != nil {
 				c.s.log.Info("watch cache: etcd watch ended; resuming", zap.String("resource", c.resource), zap.Error(err))

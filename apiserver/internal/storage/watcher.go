@@ -209,7 +209,8 @@ func (s *etcdStore) directWatch(ctx context.Context, prefix string, from int64) 
 			wch := s.client.Watch(s.watchCtx(w.ctx, "direct"), prefix, clientv3.WithPrefix(), clientv3.WithRev(next), clientv3.WithPrevKV())
 			for resp := range wch {
 				if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
-					w.terminate(fmt.Errorf("watching %s from revision %d (compacted at %d): %w", prefix, from, resp.CompactRevision, ErrExpired))
+					// Kubernetes's wording, which the handlers pass on in the 410 Status.
+					w.terminate(fmt.Errorf("watching %s: %w: too old resource version: %d (%d)", prefix, ErrExpired, from, resp.CompactRevision))
 					return
 				}
 				if resp.Err() != nil {
