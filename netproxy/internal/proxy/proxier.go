@@ -51,6 +51,7 @@ type Proxier struct {
 	once     sync.Once
 	started  time.Time
 	lastOK   atomic.Int64 // unix nanos of the last successful sync
+	lastFull atomic.Int64 // duration of the last full sync, nanoseconds
 	syncMu   sync.Mutex   // one sync at a time
 	needFull bool
 }
@@ -122,7 +123,9 @@ func (p *Proxier) Run(ctx context.Context) error {
 		}
 		last = time.Now()
 		full := p.needFull
-		if err := p.Sync(ctx, full); err != nil {
+		err := p.Sync(ctx, full)
+		took := time.Since(last)
+		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
@@ -139,7 +142,13 @@ func (p *Proxier) Run(ctx context.Context) error {
 				default:
 				}
 			}
-			resync.Reset(p.cfg.SyncPeriod)
+			// A huge table can take a while to rewrite: keep full resyncs to at most a quarter of the
+			// time, so partial syncs of real changes are never starved.
+			next := max(p.cfg.SyncPeriod, 4*took)
+			if next > p.cfg.SyncPeriod {
+				p.log.Info("full sync is slow; spacing full resyncs", zap.Duration("took", took), zap.Duration("next_full_sync_in", next))
+			}
+			resync.Reset(next)
 		}
 	}
 }
@@ -164,6 +173,9 @@ func (p *Proxier) Sync(ctx context.Context, full bool) error {
 		return fmt.Errorf("%s sync of %d services with %s: %w", kind, len(snap.Services), p.backend.Name(), err)
 	}
 	p.m.syncs.WithLabelValues(kind, "success").Inc()
+	if full {
+		p.lastFull.Store(int64(took))
+	}
 	done := time.Now()
 	p.lastOK.Store(done.UnixNano())
 	p.m.lastSync.Set(float64(done.Unix()))
@@ -181,7 +193,7 @@ func (p *Proxier) Sync(ctx context.Context, full bool) error {
 // Healthy reports an error when the rules may be stale: no successful sync within twice the sync
 // period (after the informers synced) although one should have run.
 func (p *Proxier) Healthy() error {
-	limit := 2*p.cfg.SyncPeriod + p.cfg.MinSyncPeriod
+	limit := 2*max(p.cfg.SyncPeriod, 4*time.Duration(p.lastFull.Load())) + p.cfg.MinSyncPeriod
 	last := p.lastOK.Load()
 	if last == 0 {
 		if since := time.Since(p.started); since > limit {
