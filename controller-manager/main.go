@@ -64,7 +64,7 @@ func main() {
 		log.Fatal("configuring controllers", zap.Error(err))
 	}
 	srv := component.NewServer(cfg.HealthAddr, reg, log)
-	if !cfg.LeaderElect {
+	if !cfg.Leader.Enabled {
 		srv.AddReadyCheck(mgr.Ready)
 	}
 	if err := component.RunAll(ctx, srv.Run, mgr.Run); err != nil {

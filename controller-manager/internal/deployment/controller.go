@@ -16,10 +16,10 @@ import (
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
+	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
-	"github.com/skiffhq/skiff/controller-manager/internal/controller/selector"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
 
@@ -80,7 +80,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		return nil
 	}
 	d := copyDeployment(cached)
-	match, err := selector.FromLabelSelector(d.Spec.Selector)
+	sel, err := labels.FromLabelSelector(d.Spec.Selector)
 	if err != nil {
 		c.Recorder.Eventf(dref(d), events.Warning, "SelectorParsingFailed", "invalid selector: %v", err)
 		return fmt.Errorf("deployment %s: %v: %w", key, err, controller.ErrTerminal)
@@ -93,7 +93,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	sets, err := c.claimSets(ctx, d, match)
+	sets, err := c.claimSets(ctx, d, ownership.SelectorMatcher(sel))
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func copyMap(m map[string]string) map[string]string {
 	return c
 }
 
-func (c *Controller) claimSets(ctx context.Context, d *appsv1.Deployment, match selector.Matcher) ([]*appsv1.ReplicaSet, error) {
+func (c *Controller) claimSets(ctx context.Context, d *appsv1.Deployment, match func(map[string]string) bool) ([]*appsv1.ReplicaSet, error) {
 	candidates := c.Sets.ByIndex(controller.IndexNamespace, d.Namespace)
 	claimer := &ownership.Claimer[appsv1.ReplicaSet, *appsv1.ReplicaSet]{
 		Owner:   &d.ObjectMeta,

@@ -3,10 +3,10 @@ package deployment
 import (
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
+	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
-	"github.com/skiffhq/skiff/controller-manager/internal/controller/selector"
 )
 
 // OnDeploymentChange queues a deployment that was added, updated or deleted.
@@ -37,7 +37,7 @@ func (c *Controller) OnSetChange(rs *appsv1.ReplicaSet) {
 		return
 	}
 	for _, d := range c.Deployments.ByIndex(controller.IndexNamespace, rs.Namespace) {
-		if m, err := selector.FromLabelSelector(d.Spec.Selector); err == nil && m(rs.Labels) {
+		if labels.Matches(d.Spec.Selector, rs.Labels) {
 			c.Queue.Add(controller.KeyOf(&d.ObjectMeta))
 		}
 	}

@@ -24,7 +24,6 @@ import (
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
-	"github.com/skiffhq/skiff/controller-manager/internal/controller/selector"
 )
 
 // Name is the Endpoints controller's name in --controllers and metrics.
@@ -104,10 +103,9 @@ func hostnameFor(p *corev1.Pod, svc *corev1.Service) string {
 
 // selectedPods returns the pods of the service's namespace its selector matches.
 func selectedPods(pods controller.Store[corev1.Pod], svc *corev1.Service) []*corev1.Pod {
-	match := selector.FromMap(svc.Spec.Selector)
 	var out []*corev1.Pod
 	for _, p := range pods.ByIndex(controller.IndexNamespace, svc.Namespace) {
-		if match(p.Labels) {
+		if serviceSelects(svc, p.Labels) {
 			out = append(out, p)
 		}
 	}
@@ -288,6 +286,20 @@ func labelsEqual(a, b map[string]string) bool {
 	}
 	for k, v := range a {
 		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// serviceSelects reports whether the service's selector selects the labels. A Service without a
+// selector selects no pods (its Endpoints are written by its users), unlike an empty label selector.
+func serviceSelects(svc *corev1.Service, lbls map[string]string) bool {
+	if len(svc.Spec.Selector) == 0 {
+		return false
+	}
+	for k, v := range svc.Spec.Selector {
+		if got, ok := lbls[k]; !ok || got != v {
 			return false
 		}
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
-	"github.com/skiffhq/skiff/controller-manager/internal/controller/selector"
 )
 
 // PodRouter maps pod changes to the services that select the pod; both endpoint controllers use it.
@@ -17,7 +16,7 @@ type PodRouter struct {
 
 func (r *PodRouter) queueFor(p *corev1.Pod) {
 	for _, svc := range r.Services.ByIndex(controller.IndexNamespace, p.Namespace) {
-		if selector.FromMap(svc.Spec.Selector)(p.Labels) {
+		if serviceSelects(svc, p.Labels) {
 			k := controller.KeyOf(&svc.ObjectMeta)
 			for _, q := range r.Queues {
 				q.Add(k)

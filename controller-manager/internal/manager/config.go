@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/skiffhq/skiff/shared/leaderelection"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/deployment"
 	"github.com/skiffhq/skiff/controller-manager/internal/endpoints"
@@ -35,13 +36,8 @@ type Config struct {
 	Controllers []string
 	HealthAddr  string
 
-	LeaderElect          bool
-	LeaderElectNamespace string
-	LeaderElectName      string
-	LeaseDuration        time.Duration
-	RenewDeadline        time.Duration
-	RetryPeriod          time.Duration
-	Identity             string
+	// Leader is the leader election configuration (--leader-elect and friends, shared/leaderelection).
+	Leader leaderelection.Options
 
 	ConcurrentReplicaSetSyncs    int
 	ConcurrentDeploymentSyncs    int
@@ -64,11 +60,11 @@ type Config struct {
 // Default returns the defaults (Kubernetes's where it has one).
 func Default() Config {
 	host, _ := os.Hostname()
+	le := leaderelection.DefaultOptions("skiff-controller-manager")
+	le.Identity = fmt.Sprintf("%s_%d", host, os.Getpid())
 	return Config{
 		Controllers: []string{"*"}, HealthAddr: "127.0.0.1:10257",
-		LeaderElect: true, LeaderElectNamespace: "kube-system", LeaderElectName: "skiff-controller-manager",
-		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
-		Identity:                  fmt.Sprintf("%s_%d", host, os.Getpid()),
+		Leader:                    le,
 		ConcurrentReplicaSetSyncs: 5, ConcurrentDeploymentSyncs: 5, ConcurrentEndpointSyncs: 5,
 		ConcurrentGCSyncs: 20, ConcurrentNamespaceSyncs: 10, ConcurrentServiceAccountSync: 5,
 		MaxEndpointsPerSlice: endpoints.DefaultMaxEndpointsPerSlice,
@@ -85,13 +81,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers,
 		"controllers to run: '*' is all, 'foo' enables foo, '-foo' disables foo; known: "+strings.Join(AllControllers, ", "))
 	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "address of the /healthz, /readyz and /metrics server")
-	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "run the controllers only while holding the leader Lease")
-	fs.StringVar(&c.LeaderElectNamespace, "leader-elect-resource-namespace", c.LeaderElectNamespace, "namespace of the leader Lease")
-	fs.StringVar(&c.LeaderElectName, "leader-elect-resource-name", c.LeaderElectName, "name of the leader Lease")
-	fs.DurationVar(&c.LeaseDuration, "leader-elect-lease-duration", c.LeaseDuration, "how long a leader's lease lasts without renewal")
-	fs.DurationVar(&c.RenewDeadline, "leader-elect-renew-deadline", c.RenewDeadline, "how long the leader retries renewing before giving up")
-	fs.DurationVar(&c.RetryPeriod, "leader-elect-retry-period", c.RetryPeriod, "how often candidates try to acquire or renew the lease")
-	fs.StringVar(&c.Identity, "leader-elect-identity", c.Identity, "this process's identity in the Lease")
+	c.Leader.BindFlags(fs)
 	fs.IntVar(&c.ConcurrentReplicaSetSyncs, "concurrent-replicaset-syncs", c.ConcurrentReplicaSetSyncs, "replica set workers")
 	fs.IntVar(&c.ConcurrentDeploymentSyncs, "concurrent-deployment-syncs", c.ConcurrentDeploymentSyncs, "deployment workers")
 	fs.IntVar(&c.ConcurrentEndpointSyncs, "concurrent-endpoint-syncs", c.ConcurrentEndpointSyncs, "endpoints and endpointslice workers (each)")

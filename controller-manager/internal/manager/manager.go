@@ -15,6 +15,7 @@ import (
 	"github.com/skiffhq/skiff/shared/api/resources"
 	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/informer"
+	"github.com/skiffhq/skiff/shared/leaderelection"
 	"github.com/skiffhq/skiff/shared/workqueue"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
@@ -23,7 +24,6 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/endpoints"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 	"github.com/skiffhq/skiff/controller-manager/internal/garbagecollector"
-	"github.com/skiffhq/skiff/controller-manager/internal/leader"
 	"github.com/skiffhq/skiff/controller-manager/internal/namespace"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodeipam"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
@@ -88,21 +88,8 @@ func (m *Manager) Ready() error {
 
 // Run campaigns for leadership (when configured) and runs the controllers until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
-	if !m.cfg.LeaderElect {
-		return m.runControllers(ctx)
-	}
-	el := &leader.Elector{
-		Cfg: leader.Config{Namespace: m.cfg.LeaderElectNamespace, Name: m.cfg.LeaderElectName, Identity: m.cfg.Identity,
-			LeaseDuration: m.cfg.LeaseDuration, RenewDeadline: m.cfg.RenewDeadline, RetryPeriod: m.cfg.RetryPeriod},
-		Leases: client.NewResource[coordinationv1.Lease](m.client, mustInfo("coordination.k8s.io", "leases")),
-		Log:    m.log,
-	}
-	var runErr error
-	err := el.Run(ctx, func(ctx context.Context) { runErr = m.runControllers(ctx) })
-	if err != nil {
-		return err
-	}
-	return runErr
+	leases := client.NewResource[coordinationv1.Lease](m.client, mustInfo("coordination.k8s.io", "leases"))
+	return leaderelection.RunOrLead(ctx, leases, m.cfg.Leader, m.log, m.runControllers)
 }
 
 func (m *Manager) queue(name string) *workqueue.Queue[string] {

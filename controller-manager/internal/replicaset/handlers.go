@@ -5,11 +5,11 @@ import (
 
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
+	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
-	"github.com/skiffhq/skiff/controller-manager/internal/controller/selector"
 )
 
 // OnSetChange queues a replica set that was added, updated or deleted.
@@ -35,8 +35,7 @@ func (c *Controller) ownerKey(p *corev1.Pod) (string, bool) {
 // may be adoptable).
 func (c *Controller) queueMatching(p *corev1.Pod) {
 	for _, rs := range c.Sets.ByIndex(controller.IndexNamespace, p.Namespace) {
-		m, err := selector.FromLabelSelector(rs.Spec.Selector)
-		if err == nil && m(p.Labels) {
+		if labels.Matches(rs.Spec.Selector, p.Labels) {
 			c.Queue.Add(controller.KeyOf(&rs.ObjectMeta))
 		}
 	}

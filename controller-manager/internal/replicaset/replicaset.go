@@ -20,13 +20,13 @@ import (
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	"github.com/skiffhq/skiff/shared/client"
+	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/expectations"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
-	"github.com/skiffhq/skiff/controller-manager/internal/controller/selector"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
 
@@ -90,7 +90,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		c.exp.Forget(key)
 		return nil
 	}
-	match, err := selector.FromLabelSelector(rs.Spec.Selector)
+	sel, err := labels.FromLabelSelector(rs.Spec.Selector)
 	if err != nil {
 		return fmt.Errorf("replicaset %s selector: %v: %w", key, err, controller.ErrTerminal)
 	}
@@ -112,7 +112,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 	claimer := &ownership.Claimer[corev1.Pod, *corev1.Pod]{
 		Owner:   &rs.ObjectMeta,
 		Ref:     ownership.NewControllerRef(&rs.ObjectMeta, gvk.apiVersion, gvk.kind),
-		Matches: match,
+		Matches: ownership.SelectorMatcher(sel),
 		Patch: func(ctx context.Context, ns, name string, patch []byte) error {
 			_, err := c.PodPatch.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
 			if client.IsNotFound(err) {

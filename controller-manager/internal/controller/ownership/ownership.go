@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
+	"github.com/skiffhq/skiff/shared/labels"
 )
 
 // NewControllerRef returns the ownerReference a controller puts on what it creates or adopts:
@@ -39,6 +40,11 @@ func ControllerOf(m *metav1.ObjectMeta) *metav1.OwnerReference {
 func IsControlledBy(m *metav1.ObjectMeta, uid string) bool {
 	r := ControllerOf(m)
 	return r != nil && r.UID == uid
+}
+
+// SelectorMatcher adapts a label selector to Claimer.Matches.
+func SelectorMatcher(sel labels.Selector) func(map[string]string) bool {
+	return func(l map[string]string) bool { return sel.Matches(labels.Set(l)) }
 }
 
 // Patcher applies a JSON merge patch to one object (ns/name). Callers bind it to their typed client.
