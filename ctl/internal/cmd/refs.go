@@ -1,0 +1,71 @@
+package cmd
+
+import (
+	"context"
+
+	"github.com/skiffhq/skiff/ctl/internal/resource"
+)
+
+// namedRefs reads "TYPE NAME..." or "TYPE/NAME..." arguments that must name objects.
+func namedRefs(f *Factory, args []string) ([]resource.Ref, error) {
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return nil, err
+	}
+	req, err := resource.ParseArgs(args, ns)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Refs) == 0 {
+		return nil, usagef("resource(s) were provided, but no name was specified")
+	}
+	return req.Refs, nil
+}
+
+// oneRef reads exactly one named object.
+func oneRef(f *Factory, args []string) (resource.Ref, error) {
+	refs, err := namedRefs(f, args)
+	if err != nil {
+		return resource.Ref{}, err
+	}
+	if len(refs) != 1 {
+		return resource.Ref{}, usagef("exactly one object is required, got %d", len(refs))
+	}
+	return refs[0], nil
+}
+
+// selectedRefs reads named objects, or with a selector or --all, every matching object of the types.
+func selectedRefs(ctx context.Context, f *Factory, args []string, selector string, all bool) ([]resource.Ref, error) {
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return nil, err
+	}
+	req, err := resource.ParseArgs(args, ns)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Refs) > 0 {
+		if selector != "" || all {
+			return nil, usagef("names and a selector (or --all) cannot be combined")
+		}
+		return req.Refs, nil
+	}
+	if selector == "" && !all {
+		return nil, usagef("resource(s) were provided, but no name, selector or --all was specified")
+	}
+	d, err := f.Dynamic()
+	if err != nil {
+		return nil, err
+	}
+	var refs []resource.Ref
+	for _, r := range req.Types {
+		items, _, err := d.List(ctx, r, ns, resource.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			refs = append(refs, resource.Ref{Resource: r, Namespace: it.Namespace(), Name: it.Name()})
+		}
+	}
+	return refs, nil
+}
