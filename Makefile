@@ -45,6 +45,11 @@ fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
 		echo "== fuzz $$t ($$pkg)"; \
 		(cd shared && $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./$${pkg#shared/}); \
 	done
+	@set -e; for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' apiserver --include='*_test.go' | sed 's/func //' | sort -u); do \
+		pkg=$$(grep -rlE "^func $$t\(" apiserver --include='*_test.go' | head -1 | xargs dirname); \
+		echo "== fuzz $$t ($$pkg)"; \
+		(cd apiserver && $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./$${pkg#apiserver/}); \
+	done
 
 e2e: deps build ## the whole end-to-end suite (slow, needs root)
 	cd e2e && $(GO) test -count=1 -tags e2e -timeout 60m ./... -args -skiff-bin=$(CURDIR)/bin
