@@ -90,7 +90,7 @@ type File struct {
 	PodMaxUnschedulableSeconds *float64 `json:"podMaxUnschedulableSeconds,omitempty"`
 	// AssumedPodTTLSeconds: how long a bound pod keeps its room before the binding is observed. Default 30.
 	AssumedPodTTLSeconds *float64 `json:"assumedPodTTLSeconds,omitempty"`
-	// BindWorkers bounds the bindings in flight. Default 64.
+	// BindWorkers bounds the bindings in flight. Default 256.
 	BindWorkers *int `json:"bindWorkers,omitempty"`
 	// Events switches Scheduled/FailedScheduling/Preempted events. Default true.
 	Events *bool `json:"events,omitempty"`

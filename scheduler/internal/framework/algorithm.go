@@ -225,11 +225,7 @@ func (a *Algorithm) classFor(key uint64, snap *Snapshot) *classCache {
 		a.classes[key] = c
 	}
 	c.lastUse = a.useClock
-	maxSlot := len(snap.Nodes)
-	for _, ni := range snap.Nodes {
-		maxSlot = max(maxSlot, ni.Slot+1)
-	}
-	if len(c.entries) < maxSlot {
+	if maxSlot := max(snap.maxSlot, len(snap.Nodes)); len(c.entries) < maxSlot {
 		c.entries = append(c.entries, make([]cacheEntry, maxSlot-len(c.entries))...)
 	}
 	return c

@@ -131,7 +131,7 @@ func sameFootprint(a, b *PodInfo) bool {
 		a.Requests.EphemeralStorage == b.Requests.EphemeralStorage && maps.Equal(a.Requests.Scalar, b.Requests.Scalar) &&
 		a.NonZero.MilliCPU == b.NonZero.MilliCPU && a.NonZero.Memory == b.NonZero.Memory && slices.Equal(a.HostPorts, b.HostPorts) && maps.Equal(a.Labels, b.Labels) &&
 		a.OwnerUID == b.OwnerUID && a.Namespace == b.Namespace && hasAffinity(a) == hasAffinity(b) &&
-		len(a.RequiredAntiAffinity) == len(b.RequiredAntiAffinity) && a.Class == b.Class &&
+		len(a.RequiredAntiAffinity) == len(b.RequiredAntiAffinity) &&
 		(a.Pod.DeletionTimestamp == nil) == (b.Pod.DeletionTimestamp == nil) && a.Priority == b.Priority
 }
 
@@ -183,7 +183,8 @@ type Snapshot struct {
 	// NodeSetVersion is the cache's count of node additions and removals the snapshot reflects.
 	NodeSetVersion int64
 
-	index map[string]int
+	index   map[string]int
+	maxSlot int
 }
 
 // NewSnapshot builds a snapshot from node infos (tests and preemption use it; the cache updates its own).
@@ -195,6 +196,7 @@ func NewSnapshot(nodes ...*NodeInfo) *Snapshot {
 		}
 		s.Nodes = append(s.Nodes, n)
 		s.ByName[n.Name] = n
+		s.maxSlot = max(s.maxSlot, n.Slot+1)
 	}
 	s.RebuildAffinityLists()
 	return s
@@ -216,7 +218,7 @@ func (s *Snapshot) RebuildAffinityLists() {
 
 // withNode returns a shallow copy of the snapshot in which one node is replaced (preemption's what-if).
 func (s *Snapshot) withNode(n *NodeInfo) *Snapshot {
-	c := &Snapshot{Nodes: make([]*NodeInfo, len(s.Nodes)), ByName: s.ByName, Generation: s.Generation, Nominated: s.Nominated}
+	c := &Snapshot{Nodes: make([]*NodeInfo, len(s.Nodes)), ByName: s.ByName, Generation: s.Generation, Nominated: s.Nominated, maxSlot: s.maxSlot}
 	copy(c.Nodes, s.Nodes)
 	for i, m := range c.Nodes {
 		if m.Name == n.Name {
@@ -234,6 +236,7 @@ func (s *Snapshot) Put(ni *NodeInfo) (added bool) {
 	}
 	old, ok := s.ByName[ni.Name]
 	s.ByName[ni.Name] = ni
+	s.maxSlot = max(s.maxSlot, ni.Slot+1)
 	if !ok {
 		return true
 	}
@@ -285,7 +288,9 @@ func (s *Snapshot) Reorder() {
 		}
 	}
 	s.index = make(map[string]int, len(s.Nodes))
+	s.maxSlot = 0
 	for i, n := range s.Nodes {
 		s.index[n.Name] = i
+		s.maxSlot = max(s.maxSlot, n.Slot+1)
 	}
 }

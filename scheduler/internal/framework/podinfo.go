@@ -113,6 +113,14 @@ func (t *AffinityTerm) Matches(p *PodInfo) bool {
 
 // NewPodInfo works out a pod's scheduling view. priority is the effective priority.
 func NewPodInfo(pod *v1.Pod, priority int32) *PodInfo {
+	pi := NewAssignedPodInfo(pod, priority)
+	pi.Class = classKey(pod, pi.OwnerUID, priority)
+	return pi
+}
+
+// NewAssignedPodInfo is NewPodInfo without the equivalence class, which only pending pods need; the
+// cache builds the view of every bound pod with it.
+func NewAssignedPodInfo(pod *v1.Pod, priority int32) *PodInfo {
 	pi := &PodInfo{
 		Pod:       pod,
 		Key:       pod.Namespace + "/" + pod.Name,
@@ -211,7 +219,6 @@ func NewPodInfo(pod *v1.Pod, priority int32) *PodInfo {
 	if len(errs) > 0 {
 		pi.Invalid = errors.Join(errs...)
 	}
-	pi.Class = classKey(pod, pi.OwnerUID, priority)
 	pi.UIDHash = hashString(pod.UID + "/" + pi.Key)
 	return pi
 }

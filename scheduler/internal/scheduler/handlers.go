@@ -50,7 +50,8 @@ func (s *Scheduler) OnPodUpdate(old, p *v1.Pod) {
 		s.OnPodDelete(p)
 	case assigned(p):
 		s.queue.Delete(p.UID)
-		s.cache.AddPod(s.podInfo(p))
+		prio, _ := s.prio.resolve(p)
+		s.cache.AddPod(framework.NewAssignedPodInfo(p, prio))
 		if old == nil || !assigned(old) {
 			s.queue.MoveOnEvent(queue.EventAssignedPodAdd)
 		}

@@ -92,7 +92,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	run(r.nodes.Run)
 	run(r.pods.Run)
-	run(func(ctx context.Context) error { return r.api.RunEvents(ctx, 4) })
+	run(func(ctx context.Context) error { return r.api.RunEvents(ctx, 8) })
 	if !informer.WaitForCacheSync(ctx, r.nodes, r.pods) {
 		cancel()
 		return nil

@@ -39,9 +39,13 @@ type API interface {
 // Observer hears about every successful scheduling (benchmarks and tests collect latencies with it).
 type Observer interface {
 	// Scheduled is called once the binding succeeded: attempt is the last attempt's latency (snapshot to
-	// assumed), e2e the time from first seen to bound.
-	Scheduled(pod *v1.Pod, node string, attempt, e2e time.Duration)
+	// assumed), bound the time from the start of that attempt to the binding's success, e2e the time from
+	// first seen to bound.
+	Scheduled(pod *v1.Pod, node string, attempt, bound, e2e time.Duration)
 }
+
+// starter is implemented by observers that want to know when the scheduling loop starts.
+type starter interface{ Started() }
 
 // Config are the loop's settings.
 type Config struct {
@@ -66,7 +70,7 @@ func DefaultConfig() Config {
 		Algorithm:     framework.DefaultConfig(),
 		Queue:         queue.Config{InitialBackoff: time.Second, MaxBackoff: 10 * time.Second, MaxUnschedulable: 5 * time.Minute},
 		AssumedPodTTL: 30 * time.Second,
-		BindWorkers:   64,
+		BindWorkers:   256,
 		Events:        true,
 	}
 }
@@ -91,7 +95,7 @@ type Scheduler struct {
 // New builds a scheduler. m may be nil (no metrics), obs may be nil.
 func New(cfg Config, api API, log *zap.Logger, m *metrics.Metrics, obs Observer) *Scheduler {
 	if cfg.BindWorkers <= 0 {
-		cfg.BindWorkers = 64
+		cfg.BindWorkers = 256
 	}
 	if cfg.SchedulerName == "" {
 		cfg.SchedulerName = v1.DefaultSchedulerName
@@ -139,6 +143,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	go s.queue.Run(ctx, time.Second)
 	go s.cache.Run(ctx, time.Second)
 	defer s.wg.Wait()
+	if st, ok := s.observer.(starter); ok {
+		st.Started()
+	}
 	for {
 		qp, cycle, err := s.queue.Pop(ctx)
 		if err != nil {
@@ -182,7 +189,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *queue.QueuedPod, cycle 
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.bindSem }()
-		s.bind(ctx, qp, res.Node, attempt)
+		s.bind(ctx, qp, res.Node, start, attempt)
 	}()
 }
 
@@ -195,7 +202,7 @@ func (s *Scheduler) observeAttempt(result string, start time.Time) {
 }
 
 // bind binds an assumed pod. On failure the room is given back and the pod retried after its back-off.
-func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, node string, attempt time.Duration) {
+func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, node string, attemptStart time.Time, attempt time.Duration) {
 	pi := qp.Info
 	start := time.Now()
 	err := s.api.Bind(ctx, pi.Pod, node)
@@ -224,7 +231,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, node string, 
 		s.metrics.SchedulingDuration.Observe(e2e.Seconds())
 	}
 	if s.observer != nil {
-		s.observer.Scheduled(pi.Pod, node, attempt, e2e)
+		s.observer.Scheduled(pi.Pod, node, attempt, time.Since(attemptStart), e2e)
 	}
 	if s.cfg.Events {
 		s.api.Event(ctx, pi.Pod, v1.EventTypeNormal, "Scheduled", "Binding",
