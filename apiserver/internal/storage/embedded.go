@@ -103,8 +103,8 @@ func listenURL(fixed string) (*url.URL, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parsing %q: %w", fixed, err)
 		}
-		if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix" {
-			return nil, fmt.Errorf("%q: scheme must be http, https or unix", fixed)
+		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("%q: want http://host:port", fixed)
 		}
 		return u, nil
 	}

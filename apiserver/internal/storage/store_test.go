@@ -298,3 +298,28 @@ func TestCloseEndsWatchers(t *testing.T) {
 		t.Fatal("watch on a closed store succeeded")
 	}
 }
+
+// Operators may fix the embedded etcd's listeners (--etcd-listen-client-url).
+func TestEmbeddedFixedListenURLs(t *testing.T) {
+	client, err := listenURL("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := listenURL("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t, func(c *Config) { c.ListenClientURL, c.ListenPeerURL = client.String(), peer.String() })
+	if s.embedded.clientURL != client.String() {
+		t.Fatalf("embedded etcd serves %s, want %s", s.embedded.clientURL, client)
+	}
+	mustCreate(t, s, "/registry/pods/default/a", "v")
+	for _, bad := range []string{"ftp://127.0.0.1:1", "://x", "127.0.0.1:2379"} {
+		if _, err := NewEtcd(context.Background(), Config{DataDir: t.TempDir(), ListenClientURL: bad}); err == nil {
+			t.Fatalf("listen URL %q accepted", bad)
+		}
+	}
+	if _, err := NewEtcd(context.Background(), Config{}); err == nil {
+		t.Fatal("a store with neither endpoints nor a data directory opened")
+	}
+}
