@@ -419,3 +419,12 @@ func graceSeconds(pod *corev1.Pod) int64 {
 }
 
 var _ = metav1.Now
+
+// getPod returns the pod of key ("namespace/name"): a static pod from the manifest folder, else the
+// API's.
+func (m *Manager) getPod(key string) (*corev1.Pod, bool) {
+	return m.informer.Get(key)
+}
+
+// uidOf is the UID the agent keeps the pod's record under.
+func (m *Manager) uidOf(p *corev1.Pod) string { return string(p.UID) }

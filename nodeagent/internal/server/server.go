@@ -4,8 +4,10 @@
 // (per-pod CPU and memory from cgroups, as JSON: per-pod labels would make /metrics unbounded),
 // /healthz and /metrics.
 //
-// It has no authentication yet (the apiserver only reaches it on the node's private address); /exec
-// and /attach come with the next agent issue.
+// /exec/<namespace>/<pod>/<container> and /attach/... stream over the v5.channel.k8s.io WebSocket
+// protocol (package streaming), proxied by the apiserver for kubectl exec and attach.
+//
+// It has no authentication yet (the apiserver only reaches it on the node's private address).
 package server
 
 import (
@@ -34,26 +36,32 @@ type Pods interface {
 	Pods() []*corev1.Pod
 	ContainerLog(namespace, name, container string, previous bool) (path string, done func() bool, err error)
 	Stats() []pods.PodStats
+	Streams
 }
 
 // Server is the agent API.
 type Server struct {
-	addr string
-	pods Pods
-	reg  *prometheus.Registry
-	log  *zap.Logger
-	ln   net.Listener
+	addr    string
+	pods    Pods
+	streams Streams
+	reg     *prometheus.Registry
+	log     *zap.Logger
+	ln      net.Listener
 }
 
 // New returns a server for addr ("0.0.0.0:10250").
 func New(addr string, p Pods, reg *prometheus.Registry, log *zap.Logger) *Server {
-	return &Server{addr: addr, pods: p, reg: reg, log: log}
+	return &Server{addr: addr, pods: p, streams: p, reg: reg, log: log}
 }
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
+	mux.HandleFunc("GET /exec/{namespace}/{pod}/{container}", s.exec)
+	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", s.exec)
+	mux.HandleFunc("GET /attach/{namespace}/{pod}/{container}", s.attach)
+	mux.HandleFunc("POST /attach/{namespace}/{pod}/{container}", s.attach)
 	mux.HandleFunc("GET /pods", s.listPods)
 	mux.HandleFunc("GET /stats/summary", s.stats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
