@@ -185,10 +185,20 @@ func ToStatus(err error, t Target) *metav1.Status {
 		return NewAlreadyExists(t.Resource, t.Name)
 	case errors.Is(err, storage.ErrConflict):
 		return NewConflict(t.Resource, t.Name, ConflictModified)
+	case errors.As(err, new(*storage.ContinueExpiredError)):
+		var ce *storage.ContinueExpiredError
+		errors.As(err, &ce)
+		st := NewExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+		st.ListMeta.Continue = ce.Continue
+		return st
 	case errors.Is(err, storage.ErrExpired):
 		return NewExpired(expiredMessage(err))
 	case errors.Is(err, storage.ErrInvalidContinue):
-		return NewExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+		return NewBadRequest(fmt.Sprintf("continue key is not valid: %v", err))
+	case errors.Is(err, storage.ErrTooLargeRevision):
+		st := NewTimeout("Too large resource version")
+		st.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "ResourceVersionTooLarge", Message: "Too large resource version"}}, RetryAfterSeconds: 1}
+		return st
 	case errors.Is(err, storage.ErrUnavailable):
 		return NewServiceUnavailable(fmt.Sprintf("storage is unavailable: %v", err))
 	case errors.Is(err, context.DeadlineExceeded):
