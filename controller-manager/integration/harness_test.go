@@ -215,25 +215,20 @@ type fakeAgent struct {
 	silent    map[string]bool
 	notReady  map[string]bool // pod names kept not ready
 	readyHold func(p *corev1.Pod) bool
-	next      int
-	ip        int
-	inf       *informer.Informer[corev1.Pod]
-	q         *workqueue.Queue[string]
+	// finish, when set, decides whether a running pod's containers exit now (Succeeded or Failed; ""
+	// keeps it running).
+	finish func(p *corev1.Pod) corev1.PodPhase
+	next   int
+	ip     int
+	inf    *informer.Informer[corev1.Pod]
+	q      *workqueue.Queue[string]
 }
 
 func newFakeAgent(e *env, nodes ...string) *fakeAgent {
 	a := &fakeAgent{e: e, nodes: nodes, silent: map[string]bool{}, notReady: map[string]bool{}}
 	c := ctx(e.t)
 	for _, n := range nodes {
-		node := &corev1.Node{}
-		node.Name = n
-		node.Status.Allocatable = corev1.ResourceList{}
-		now := metav1.Now()
-		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}}
-		if _, err := e.nodes.Create(c, "", node, client.CreateOptions{}); err != nil {
-			e.t.Fatal(err)
-		}
-		a.renew(c, n)
+		a.createNode(c, n, nil)
 	}
 	a.inf = informer.New[corev1.Pod](e.pods, informer.Options{})
 	a.q = workqueue.New(workqueue.Options[string]{Name: "fakeagent"})
@@ -259,6 +254,46 @@ func newFakeAgent(e *env, nodes ...string) *fakeAgent {
 	}()
 	e.t.Cleanup(func() { cancel(); a.q.ShutDown() })
 	return a
+}
+
+func (a *fakeAgent) createNode(c context.Context, name string, lbls map[string]string) {
+	node := &corev1.Node{}
+	node.Name = name
+	node.Labels = lbls
+	node.Status.Allocatable = corev1.ResourceList{}
+	now := metav1.Now()
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}}
+	if _, err := a.e.nodes.Create(c, "", node, client.CreateOptions{}); err != nil {
+		a.e.t.Fatal(err)
+	}
+	a.renew(c, name)
+}
+
+// addNode registers one more node (with labels) that the agent plays from now on.
+func (a *fakeAgent) addNode(name string, lbls map[string]string) {
+	a.createNode(ctx(a.e.t), name, lbls)
+	a.mu.Lock()
+	a.nodes = append(a.nodes, name)
+	a.mu.Unlock()
+	for _, p := range a.inf.List() {
+		a.q.Add(p.Namespace + "/" + p.Name)
+	}
+}
+
+// pinnedNode is the node a pod's required affinity names with matchFields metadata.name (daemon pods).
+func pinnedNode(p *corev1.Pod) string {
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, f := range t.MatchFields {
+			if f.Key == "metadata.name" && f.Operator == corev1.NodeSelectorOpIn && len(f.Values) == 1 {
+				return f.Values[0]
+			}
+		}
+	}
+	return ""
 }
 
 func (a *fakeAgent) isSilent(n string) bool {
@@ -326,12 +361,21 @@ func (a *fakeAgent) sync(ctx context.Context, key string) error {
 		}
 		a.mu.Lock()
 		var node string
-		for range a.nodes {
-			n := a.nodes[a.next%len(a.nodes)]
-			a.next++
-			if !a.silent[n] {
-				node = n
-				break
+		if pin := pinnedNode(p); pin != "" {
+			// like the scheduler: a pod pinned to a node goes there or nowhere
+			for _, n := range a.nodes {
+				if n == pin && !a.silent[n] {
+					node = n
+				}
+			}
+		} else {
+			for range a.nodes {
+				n := a.nodes[a.next%len(a.nodes)]
+				a.next++
+				if !a.silent[n] {
+					node = n
+					break
+				}
 			}
 		}
 		a.mu.Unlock()
@@ -358,6 +402,33 @@ func (a *fakeAgent) sync(ctx context.Context, key string) error {
 			return nil
 		}
 		return err
+	}
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	a.mu.Lock()
+	finish := a.finish
+	a.mu.Unlock()
+	if finish != nil && p.Status.Phase == corev1.PodRunning {
+		if ph := finish(p); ph == corev1.PodSucceeded || ph == corev1.PodFailed {
+			upd := *p
+			now := metav1.Now()
+			code := int32(0)
+			if ph == corev1.PodFailed {
+				code = 1
+			}
+			upd.Status = corev1.PodStatus{Phase: ph, PodIP: p.Status.PodIP, HostIP: p.Status.HostIP, StartTime: p.Status.StartTime,
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted", LastTransitionTime: now}}}
+			for _, c := range p.Spec.Containers {
+				upd.Status.ContainerStatuses = append(upd.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+					State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, FinishedAt: now}}})
+			}
+			_, err := a.e.pods.UpdateStatus(ctx, p.Namespace, &upd, client.UpdateOptions{})
+			if client.IsConflict(err) || client.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
 	}
 	a.mu.Lock()
 	want := !a.notReady[p.Name] && (a.readyHold == nil || !a.readyHold(p))

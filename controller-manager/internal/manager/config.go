@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiffhq/skiff/shared/leaderelection"
 
+	"github.com/skiffhq/skiff/controller-manager/internal/daemonset"
 	"github.com/skiffhq/skiff/controller-manager/internal/deployment"
 	"github.com/skiffhq/skiff/controller-manager/internal/endpoints"
 	"github.com/skiffhq/skiff/controller-manager/internal/garbagecollector"
@@ -25,7 +26,7 @@ import (
 
 // AllControllers lists every controller name --controllers accepts, in start order.
 var AllControllers = []string{
-	replicaset.Name, deployment.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
+	replicaset.Name, deployment.Name, daemonset.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
 	nodeipam.Name, garbagecollector.Name, namespace.Name, serviceaccount.Name,
 }
 
@@ -45,6 +46,7 @@ type Config struct {
 	ConcurrentGCSyncs            int
 	ConcurrentNamespaceSyncs     int
 	ConcurrentServiceAccountSync int
+	ConcurrentDaemonSetSyncs     int
 	MaxEndpointsPerSlice         int
 
 	Node              nodelifecycle.Config
@@ -67,9 +69,10 @@ func Default() Config {
 		Leader:                    le,
 		ConcurrentReplicaSetSyncs: 5, ConcurrentDeploymentSyncs: 5, ConcurrentEndpointSyncs: 5,
 		ConcurrentGCSyncs: 20, ConcurrentNamespaceSyncs: 10, ConcurrentServiceAccountSync: 5,
-		MaxEndpointsPerSlice: endpoints.DefaultMaxEndpointsPerSlice,
-		Node:                 nodelifecycle.DefaultConfig(),
-		AllocateNodeCIDRs:    false, ClusterCIDR: "10.244.0.0/16", NodeCIDRMaskSize: 24,
+		ConcurrentDaemonSetSyncs: 2,
+		MaxEndpointsPerSlice:     endpoints.DefaultMaxEndpointsPerSlice,
+		Node:                     nodelifecycle.DefaultConfig(),
+		AllocateNodeCIDRs:        false, ClusterCIDR: "10.244.0.0/16", NodeCIDRMaskSize: 24,
 		QPS: 200, Burst: 400,
 	}
 }
@@ -88,6 +91,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ConcurrentGCSyncs, "concurrent-gc-syncs", c.ConcurrentGCSyncs, "garbage collector workers")
 	fs.IntVar(&c.ConcurrentNamespaceSyncs, "concurrent-namespace-syncs", c.ConcurrentNamespaceSyncs, "namespace workers")
 	fs.IntVar(&c.ConcurrentServiceAccountSync, "concurrent-serviceaccount-syncs", c.ConcurrentServiceAccountSync, "service account workers")
+	fs.IntVar(&c.ConcurrentDaemonSetSyncs, "concurrent-daemonset-syncs", c.ConcurrentDaemonSetSyncs, "daemon set workers")
 	fs.IntVar(&c.MaxEndpointsPerSlice, "max-endpoints-per-slice", c.MaxEndpointsPerSlice, "endpoints per EndpointSlice")
 	fs.DurationVar(&c.Node.MonitorPeriod, "node-monitor-period", c.Node.MonitorPeriod, "how often node health is checked")
 	fs.DurationVar(&c.Node.GracePeriod, "node-monitor-grace-period", c.Node.GracePeriod, "how long a node may be silent before it is marked Unknown")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
+	"github.com/skiffhq/skiff/controller-manager/internal/daemonset"
 	"github.com/skiffhq/skiff/controller-manager/internal/deployment"
 	"github.com/skiffhq/skiff/controller-manager/internal/endpoints"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
@@ -111,6 +112,8 @@ type informers struct {
 	leases   *informer.Informer[coordinationv1.Lease]
 	nss      *informer.Informer[corev1.Namespace]
 	sas      *informer.Informer[corev1.ServiceAccount]
+	dss      *informer.Informer[appsv1.DaemonSet]
+	revs     *informer.Informer[appsv1.ControllerRevision]
 }
 
 func newInformer[T any](ifs *informers, info client.ResourceInfo, opts informer.Options) *informer.Informer[T] {
@@ -199,6 +202,21 @@ func (ifs *informers) ServiceAccounts() *informer.Informer[corev1.ServiceAccount
 	return ifs.sas
 }
 
+func (ifs *informers) DaemonSets() *informer.Informer[appsv1.DaemonSet] {
+	if ifs.dss == nil {
+		ifs.dss = newInformer[appsv1.DaemonSet](ifs, mustInfo("apps", "daemonsets"), informer.Options{})
+	}
+	return ifs.dss
+}
+
+func (ifs *informers) Revisions() *informer.Informer[appsv1.ControllerRevision] {
+	if ifs.revs == nil {
+		ifs.revs = newInformer[appsv1.ControllerRevision](ifs, mustInfo("apps", "controllerrevisions"), informer.Options{})
+		_ = ifs.revs.AddIndexer(controller.IndexController, informer.IndexByControllerUID[appsv1.ControllerRevision]())
+	}
+	return ifs.revs
+}
+
 type runner struct {
 	r      *controller.Runner
 	before func() // called after caches sync, before workers start
@@ -248,6 +266,25 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		ifs.Sets().AddHandler(informer.Handler[appsv1.ReplicaSet]{OnAdd: c.OnSetChange, OnUpdate: c.OnSetUpdate, OnDelete: c.OnSetChange})
 		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnDelete: c.OnPodDelete})
 		add(deployment.Name, m.cfg.ConcurrentDeploymentSyncs, q, c.Sync)
+	}
+	if on[daemonset.Name] {
+		q := m.queue(daemonset.Name)
+		c := &daemonset.Controller{
+			DaemonSets: ifs.DaemonSets(), Pods: ifs.Pods(), Nodes: ifs.Nodes(), Revisions: ifs.Revisions(),
+			API:        client.NewResource[appsv1.DaemonSet](m.client, mustInfo("apps", "daemonsets")),
+			PodPatch:   podsAPI,
+			RevAPI:     client.NewResource[appsv1.ControllerRevision](m.client, mustInfo("apps", "controllerrevisions")),
+			PodControl: &podcontrol.Control{Pods: podsAPI, Recorder: rec},
+			Recorder:   rec, Queue: q, Log: m.log,
+		}
+		c.Init()
+		ifs.DaemonSets().AddHandler(informer.Handler[appsv1.DaemonSet]{
+			OnAdd: c.OnDaemonSetChange, OnUpdate: func(_, n *appsv1.DaemonSet) { c.OnDaemonSetChange(n) }, OnDelete: c.OnDaemonSetChange,
+		})
+		ifs.Nodes().AddHandler(informer.Handler[corev1.Node]{OnAdd: c.OnNodeChange, OnUpdate: c.OnNodeUpdate, OnDelete: c.OnNodeChange})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
+		ifs.Revisions().AddHandler(informer.Handler[appsv1.ControllerRevision]{OnDelete: c.OnRevisionChange})
+		add(daemonset.Name, m.cfg.ConcurrentDaemonSetSyncs, q, c.Sync)
 	}
 	router := &endpoints.PodRouter{Services: ifs.Services()}
 	if on[endpoints.Name] {
