@@ -207,6 +207,8 @@ func runThroughAPI(b *testing.B, nodes, pods int, v variant) benchResult {
 		b.Fatal(err)
 	}
 	res := obs.result()
+	st := r.Scheduler.AlgorithmStats()
+	res.cacheHits, res.cacheMiss, res.examined = st.CacheHits, st.CacheMisses, st.NodesEvaluated
 	return res
 }
 
