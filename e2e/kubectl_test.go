@@ -284,6 +284,23 @@ func TestKubectl(t *testing.T) {
 		e.fails("create", "-f", e.write("pod2.yaml", podManifest)) // AlreadyExists
 	})
 
+	t.Run("imperative commands", func(t *testing.T) {
+		mustContain(t, "create configmap", e.run("create", "configmap", "flags", "--from-literal=a=b"), "configmap/flags created")
+		mustContain(t, "create deployment", e.run("create", "deployment", "api", "--image=busybox", "--replicas=2", "--", "httpd", "-f"), "deployment.apps/api created")
+		mustContain(t, "expose", e.run("expose", "deployment", "api", "--port=80", "--target-port=8080"), "service/api exposed")
+		mustContain(t, "run", e.run("run", "one", "--image=busybox", "--", "sleep", "60"), "pod/one created")
+		mustContain(t, "rollout restart", e.run("rollout", "restart", "deployment", "api"), "deployment.apps/api restarted")
+		mustContain(t, "describe", e.run("describe", "deployment", "api"), "Replicas:", "2 desired", "kubectl.kubernetes.io/restartedAt")
+		mustContain(t, "describe pod", e.run("describe", "pod", "one"), "Status:", "Pending")
+		if out := e.fails("logs", "one"); !strings.Contains(out, "does not have a host assigned") {
+			t.Fatalf("logs of an unscheduled pod: %s", out)
+		}
+		e.run("delete", "deployment", "api")
+		e.run("delete", "service", "api")
+		e.run("delete", "pod", "one")
+		e.run("delete", "configmap", "flags")
+	})
+
 	t.Run("get in every format", func(t *testing.T) {
 		mustContain(t, "get deploy", e.run("get", "deploy"), "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "web", "0/3")
 		mustContain(t, "get -o wide", e.run("get", "pods", "-n", "team", "-o", "wide"), "NOMINATED NODE", "READINESS GATES", "solo", "Pending")

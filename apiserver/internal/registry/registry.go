@@ -249,7 +249,16 @@ func (r *Registry) checkNamespace(ctx context.Context, ns string) error {
 	if nsRes == nil {
 		return nil
 	}
-	kv, err := r.store.Get(ctx, nsRes.Key("", ns))
+	// The watch cache answers the common case (an active namespace) from memory; anything else is
+	// confirmed with a live read, since the cache may lag a namespace created a moment ago.
+	key := nsRes.Key("", ns)
+	if lr, err := r.store.List(ctx, nsRes.Prefix(""), storage.ListOptions{AnyRevision: true,
+		Predicate: func(kv storage.KV) bool { return kv.Key == key }}); err == nil && len(lr.Items) == 1 {
+		if obj, err := nsRes.Decode(lr.Items[0]); err == nil && obj.GetObjectMeta().DeletionTimestamp == nil && namespacePhase(obj) != "Terminating" {
+			return nil
+		}
+	}
+	kv, err := r.store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return apierrors.NewNotFound(nsRes.GroupResource(), ns)
 	}
