@@ -296,6 +296,13 @@ func pinnedNode(p *corev1.Pod) string {
 	return ""
 }
 
+// resync makes the agent look at every pod again (after a finish or readiness rule changed).
+func (a *fakeAgent) resync() {
+	for _, p := range a.inf.List() {
+		a.q.Add(p.Namespace + "/" + p.Name)
+	}
+}
+
 func (a *fakeAgent) isSilent(n string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/skiffhq/skiff/shared/leaderelection"
 
+	"github.com/skiffhq/skiff/controller-manager/internal/cronjob"
 	"github.com/skiffhq/skiff/controller-manager/internal/daemonset"
 	"github.com/skiffhq/skiff/controller-manager/internal/deployment"
 	"github.com/skiffhq/skiff/controller-manager/internal/endpoints"
 	"github.com/skiffhq/skiff/controller-manager/internal/garbagecollector"
+	"github.com/skiffhq/skiff/controller-manager/internal/job"
 	"github.com/skiffhq/skiff/controller-manager/internal/namespace"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodeipam"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
@@ -26,7 +29,7 @@ import (
 
 // AllControllers lists every controller name --controllers accepts, in start order.
 var AllControllers = []string{
-	replicaset.Name, deployment.Name, daemonset.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
+	replicaset.Name, deployment.Name, daemonset.Name, job.Name, cronjob.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
 	nodeipam.Name, garbagecollector.Name, namespace.Name, serviceaccount.Name,
 }
 
@@ -47,7 +50,11 @@ type Config struct {
 	ConcurrentNamespaceSyncs     int
 	ConcurrentServiceAccountSync int
 	ConcurrentDaemonSetSyncs     int
-	MaxEndpointsPerSlice         int
+	ConcurrentJobSyncs           int
+	ConcurrentCronJobSyncs       int
+	// JobBackoffBase and JobBackoffMax bound the delay before a failed job pod is replaced.
+	JobBackoffBase, JobBackoffMax time.Duration
+	MaxEndpointsPerSlice          int
 
 	Node              nodelifecycle.Config
 	AllocateNodeCIDRs bool
@@ -69,10 +76,11 @@ func Default() Config {
 		Leader:                    le,
 		ConcurrentReplicaSetSyncs: 5, ConcurrentDeploymentSyncs: 5, ConcurrentEndpointSyncs: 5,
 		ConcurrentGCSyncs: 20, ConcurrentNamespaceSyncs: 10, ConcurrentServiceAccountSync: 5,
-		ConcurrentDaemonSetSyncs: 2,
-		MaxEndpointsPerSlice:     endpoints.DefaultMaxEndpointsPerSlice,
-		Node:                     nodelifecycle.DefaultConfig(),
-		AllocateNodeCIDRs:        false, ClusterCIDR: "10.244.0.0/16", NodeCIDRMaskSize: 24,
+		ConcurrentDaemonSetSyncs: 2, ConcurrentJobSyncs: 5, ConcurrentCronJobSyncs: 5,
+		JobBackoffBase: job.DefaultBackoffBase, JobBackoffMax: job.DefaultBackoffMax,
+		MaxEndpointsPerSlice: endpoints.DefaultMaxEndpointsPerSlice,
+		Node:                 nodelifecycle.DefaultConfig(),
+		AllocateNodeCIDRs:    false, ClusterCIDR: "10.244.0.0/16", NodeCIDRMaskSize: 24,
 		QPS: 200, Burst: 400,
 	}
 }
@@ -92,6 +100,10 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ConcurrentNamespaceSyncs, "concurrent-namespace-syncs", c.ConcurrentNamespaceSyncs, "namespace workers")
 	fs.IntVar(&c.ConcurrentServiceAccountSync, "concurrent-serviceaccount-syncs", c.ConcurrentServiceAccountSync, "service account workers")
 	fs.IntVar(&c.ConcurrentDaemonSetSyncs, "concurrent-daemonset-syncs", c.ConcurrentDaemonSetSyncs, "daemon set workers")
+	fs.IntVar(&c.ConcurrentJobSyncs, "concurrent-job-syncs", c.ConcurrentJobSyncs, "job workers")
+	fs.IntVar(&c.ConcurrentCronJobSyncs, "concurrent-cron-job-syncs", c.ConcurrentCronJobSyncs, "cron job workers")
+	fs.DurationVar(&c.JobBackoffBase, "job-backoff-base", c.JobBackoffBase, "delay before the first failed job pod is replaced (doubles per failure)")
+	fs.DurationVar(&c.JobBackoffMax, "job-backoff-max", c.JobBackoffMax, "the longest delay before a failed job pod is replaced")
 	fs.IntVar(&c.MaxEndpointsPerSlice, "max-endpoints-per-slice", c.MaxEndpointsPerSlice, "endpoints per EndpointSlice")
 	fs.DurationVar(&c.Node.MonitorPeriod, "node-monitor-period", c.Node.MonitorPeriod, "how often node health is checked")
 	fs.DurationVar(&c.Node.GracePeriod, "node-monitor-grace-period", c.Node.GracePeriod, "how long a node may be silent before it is marked Unknown")

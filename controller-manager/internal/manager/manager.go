@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
+	batchv1 "github.com/skiffhq/skiff/shared/api/batch/v1"
 	coordinationv1 "github.com/skiffhq/skiff/shared/api/coordination/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	discoveryv1 "github.com/skiffhq/skiff/shared/api/discovery/v1"
@@ -20,11 +21,13 @@ import (
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
+	"github.com/skiffhq/skiff/controller-manager/internal/cronjob"
 	"github.com/skiffhq/skiff/controller-manager/internal/daemonset"
 	"github.com/skiffhq/skiff/controller-manager/internal/deployment"
 	"github.com/skiffhq/skiff/controller-manager/internal/endpoints"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 	"github.com/skiffhq/skiff/controller-manager/internal/garbagecollector"
+	"github.com/skiffhq/skiff/controller-manager/internal/job"
 	"github.com/skiffhq/skiff/controller-manager/internal/namespace"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodeipam"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
@@ -114,6 +117,8 @@ type informers struct {
 	sas      *informer.Informer[corev1.ServiceAccount]
 	dss      *informer.Informer[appsv1.DaemonSet]
 	revs     *informer.Informer[appsv1.ControllerRevision]
+	jobs     *informer.Informer[batchv1.Job]
+	cronjobs *informer.Informer[batchv1.CronJob]
 }
 
 func newInformer[T any](ifs *informers, info client.ResourceInfo, opts informer.Options) *informer.Informer[T] {
@@ -217,6 +222,21 @@ func (ifs *informers) Revisions() *informer.Informer[appsv1.ControllerRevision] 
 	return ifs.revs
 }
 
+func (ifs *informers) Jobs() *informer.Informer[batchv1.Job] {
+	if ifs.jobs == nil {
+		ifs.jobs = newInformer[batchv1.Job](ifs, mustInfo("batch", "jobs"), informer.Options{})
+		_ = ifs.jobs.AddIndexer(controller.IndexController, informer.IndexByControllerUID[batchv1.Job]())
+	}
+	return ifs.jobs
+}
+
+func (ifs *informers) CronJobs() *informer.Informer[batchv1.CronJob] {
+	if ifs.cronjobs == nil {
+		ifs.cronjobs = newInformer[batchv1.CronJob](ifs, mustInfo("batch", "cronjobs"), informer.Options{})
+	}
+	return ifs.cronjobs
+}
+
 type runner struct {
 	r      *controller.Runner
 	before func() // called after caches sync, before workers start
@@ -285,6 +305,35 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
 		ifs.Revisions().AddHandler(informer.Handler[appsv1.ControllerRevision]{OnDelete: c.OnRevisionChange})
 		add(daemonset.Name, m.cfg.ConcurrentDaemonSetSyncs, q, c.Sync)
+	}
+	if on[job.Name] {
+		q := m.queue(job.Name)
+		c := &job.Controller{
+			Jobs: ifs.Jobs(), Pods: ifs.Pods(),
+			API:        client.NewResource[batchv1.Job](m.client, mustInfo("batch", "jobs")),
+			PodPatch:   podsAPI,
+			PodControl: &podcontrol.Control{Pods: podsAPI, Recorder: rec},
+			Recorder:   rec, Queue: q, Log: m.log,
+			BackoffBase: m.cfg.JobBackoffBase, BackoffMax: m.cfg.JobBackoffMax,
+		}
+		c.Init()
+		ifs.Jobs().AddHandler(informer.Handler[batchv1.Job]{
+			OnAdd: c.OnJobChange, OnUpdate: func(_, n *batchv1.Job) { c.OnJobChange(n) }, OnDelete: c.OnJobChange,
+		})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
+		add(job.Name, m.cfg.ConcurrentJobSyncs, q, c.Sync)
+	}
+	if on[cronjob.Name] {
+		q := m.queue(cronjob.Name)
+		c := &cronjob.Controller{
+			CronJobs: ifs.CronJobs(), Jobs: ifs.Jobs(),
+			API:      client.NewResource[batchv1.CronJob](m.client, mustInfo("batch", "cronjobs")),
+			JobAPI:   client.NewResource[batchv1.Job](m.client, mustInfo("batch", "jobs")),
+			Recorder: rec, Queue: q, Log: m.log,
+		}
+		ifs.CronJobs().AddHandler(informer.Handler[batchv1.CronJob]{OnAdd: c.OnCronJobChange, OnUpdate: func(_, n *batchv1.CronJob) { c.OnCronJobChange(n) }})
+		ifs.Jobs().AddHandler(informer.Handler[batchv1.Job]{OnAdd: c.OnJobChange, OnUpdate: func(_, n *batchv1.Job) { c.OnJobChange(n) }, OnDelete: c.OnJobChange})
+		add(cronjob.Name, m.cfg.ConcurrentCronJobSyncs, q, c.Sync)
 	}
 	router := &endpoints.PodRouter{Services: ifs.Services()}
 	if on[endpoints.Name] {
