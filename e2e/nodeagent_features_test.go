@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 )
@@ -85,4 +87,163 @@ func TestNodeAgentExec(t *testing.T) {
 	})
 	c.deletePod("shell")
 	_ = context.Background
+}
+
+func slow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short")
+	}
+}
+
+func cond(p *corev1.Pod, typ corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range p.Status.Conditions {
+		if c.Type == typ {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func execProbe(period int32, failures int32, cmd ...string) *corev1.Probe {
+	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: cmd}}, PeriodSeconds: period, FailureThreshold: failures}
+}
+
+// eventsOf lists the reasons of a pod's events in the order they were first seen.
+func (c *nodeCluster) eventsOf(name string) string {
+	out, _ := c.kubectl("get", "events", "--field-selector", "involvedObject.name="+name, "--sort-by=.firstTimestamp",
+		"-o", "jsonpath={range .items[*]}{.reason}:{.source.component}:{.count} {end}")
+	return out
+}
+
+func TestNodeAgentProbesAndHooks(t *testing.T) {
+	c := startNodeCluster(t)
+	grace := int64(1)
+
+	t.Run("a failing readiness probe keeps a Running pod not Ready until it passes", func(t *testing.T) {
+		web := corev1.Container{Name: "web", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready.html", Port: intstr.FromString("http"),
+				HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Check", Value: "1"}}}}, PeriodSeconds: 1, FailureThreshold: 1}}
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ready"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{web}}})
+		c.waitPod("ready", "Running and not Ready", 120*time.Second, func(p *corev1.Pod) bool {
+			return running(p) && cond(p, corev1.PodReady) == corev1.ConditionFalse && cond(p, corev1.ContainersReady) == corev1.ConditionFalse &&
+				!p.Status.ContainerStatuses[0].Ready && p.Status.ContainerStatuses[0].Started != nil && *p.Status.ContainerStatuses[0].Started
+		})
+		if out, code := c.kubectlExit("", "exec", "ready", "--", "sh", "-c", "echo ok > /var/www/ready.html"); code != 0 {
+			t.Fatalf("exec: %d %s", code, out)
+		}
+		c.waitPod("ready", "Ready", 60*time.Second, func(p *corev1.Pod) bool {
+			return cond(p, corev1.PodReady) == corev1.ConditionTrue && cond(p, corev1.ContainersReady) == corev1.ConditionTrue && p.Status.ContainerStatuses[0].Ready
+		})
+		if out, code := c.kubectlExit("", "exec", "ready", "--", "rm", "/var/www/ready.html"); code != 0 {
+			t.Fatalf("exec: %d %s", code, out)
+		}
+		p := c.waitPod("ready", "not Ready again", 60*time.Second, func(p *corev1.Pod) bool { return cond(p, corev1.PodReady) == corev1.ConditionFalse })
+		if p.Status.ContainerStatuses[0].RestartCount != 0 {
+			t.Fatalf("a readiness failure restarted the container: %s", describe(p))
+		}
+		waitFor(t, 30*time.Second, "an Unhealthy event", func() (bool, string) {
+			ev := c.eventsOf("ready")
+			return strings.Contains(ev, "Unhealthy:skiff-nodeagent"), ev
+		})
+		c.deletePod("ready")
+	})
+
+	t.Run("a failing liveness probe restarts the container and restartCount rises", func(t *testing.T) {
+		slow(t)
+		ctr := container("live", "sh", "-c", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 1000")
+		ctr.LivenessProbe = execProbe(1, 1, "test", "-f", "/tmp/alive")
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "live"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{ctr}}})
+		c.waitPod("live", "restarted after liveness failures", 120*time.Second, func(p *corev1.Pod) bool {
+			return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1
+		})
+		waitFor(t, 30*time.Second, "Unhealthy and Killing events", func() (bool, string) {
+			ev := c.eventsOf("live")
+			return strings.Contains(ev, "Unhealthy:") && strings.Contains(ev, "Killing:"), ev
+		})
+		out, _ := c.kubectl("describe", "pod", "live")
+		if !strings.Contains(out, "failed liveness probe, will be restarted") {
+			t.Fatalf("describe does not say why it restarted:\n%s", out)
+		}
+		c.deletePod("live")
+	})
+
+	t.Run("a startup probe holds the liveness probe off until it passes", func(t *testing.T) {
+		slow(t)
+		ctr := container("boot", "sh", "-c", "sleep 4; touch /tmp/started /tmp/alive; sleep 1000")
+		// Without the startup gate, this liveness probe would kill the container in its first second.
+		ctr.LivenessProbe = execProbe(1, 1, "test", "-f", "/tmp/alive")
+		ctr.StartupProbe = execProbe(1, 30, "test", "-f", "/tmp/started")
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "boot"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{ctr}}})
+		c.waitPod("boot", "running, not started yet", 120*time.Second, func(p *corev1.Pod) bool {
+			return running(p) && p.Status.ContainerStatuses[0].Started != nil && !*p.Status.ContainerStatuses[0].Started && !p.Status.ContainerStatuses[0].Ready
+		})
+		p := c.waitPod("boot", "started and ready", 60*time.Second, func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses[0]
+			return cs.Started != nil && *cs.Started && cs.Ready
+		})
+		if rc := p.Status.ContainerStatuses[0].RestartCount; rc != 0 {
+			t.Fatalf("the liveness probe ran before startup passed: restartCount %d", rc)
+		}
+		c.deletePod("boot")
+	})
+
+	t.Run("preStop runs before SIGTERM, inside the grace period", func(t *testing.T) {
+		slow(t)
+		g := int64(20)
+		ctr := container("stop", "sh", "-c", `trap 'echo got-TERM; exit 0' TERM; echo up; while true; do sleep 0.2; done`)
+		ctr.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo prestop-ran > /proc/1/fd/1; sleep 2"}}}}
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "prestop"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &g, Containers: []corev1.Container{ctr}}})
+		c.waitPod("prestop", "Running", 120*time.Second, running)
+		waitFor(t, 30*time.Second, "the TERM trap", func() (bool, string) {
+			out, _ := c.kubectl("logs", "prestop")
+			return strings.Contains(out, "up"), out
+		})
+		if err := c.pods.Delete(context.Background(), "default", "prestop", nil); err != nil {
+			t.Fatal(err)
+		}
+		var last string
+		waitFor(t, 60*time.Second, "the preStop output and then the TERM handler's in the log", func() (bool, string) {
+			if out, err := c.kubectl("logs", "prestop"); err == nil {
+				last = out
+			}
+			return strings.Contains(last, "got-TERM"), last
+		})
+		if i, j := strings.Index(last, "prestop-ran"), strings.Index(last, "got-TERM"); i < 0 || i > j {
+			t.Fatalf("preStop did not run before SIGTERM: log %q", last)
+		}
+		waitFor(t, 60*time.Second, "pod prestop gone", func() (bool, string) { p := c.getPod("prestop"); return p == nil, describe(p) })
+	})
+
+	t.Run("a failing postStart hook kills the container and is reported", func(t *testing.T) {
+		slow(t)
+		ctr := container("hook", "sleep", "1000")
+		ctr.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "exit 1"}}}}
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "poststart"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{ctr}}})
+		c.waitPod("poststart", "restarted", 120*time.Second, func(p *corev1.Pod) bool {
+			return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1
+		})
+		waitFor(t, 30*time.Second, "a FailedPostStartHook event", func() (bool, string) {
+			ev := c.eventsOf("poststart")
+			return strings.Contains(ev, "FailedPostStartHook:"), ev
+		})
+		c.deletePod("poststart")
+	})
+
+	t.Run("kubectl describe pod shows the agent's events in order", func(t *testing.T) {
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "story"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{container("main", "sleep", "1000")}}})
+		c.waitPod("story", "Running", 120*time.Second, running)
+		var out string
+		waitFor(t, 30*time.Second, "Pulled, Created and Started in kubectl describe", func() (bool, string) {
+			out, _ = c.kubectl("describe", "pod", "story")
+			_, evs, _ := strings.Cut(out, "Events:")
+			return strings.Contains(evs, "Started"), out
+		})
+		_, evs, _ := strings.Cut(out, "Events:")
+		i, j, k := strings.Index(evs, "Pulled"), strings.Index(evs, "Created"), strings.Index(evs, "Started")
+		if i < 0 || j < i || k < j || !strings.Contains(evs, "skiff-nodeagent") || !strings.Contains(evs, "Started container main") {
+			t.Fatalf("events missing or out of order in:\n%s", out)
+		}
+		c.deletePod("story")
+	})
 }

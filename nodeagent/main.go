@@ -30,6 +30,7 @@ import (
 	"github.com/skiffhq/skiff/shared/component"
 	"github.com/skiffhq/skiff/shared/version"
 
+	"github.com/skiffhq/skiff/nodeagent/internal/events"
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/node"
@@ -266,6 +267,10 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	} else if wrote {
 		log.Info("wrote default CNI configuration", zap.String("dir", cfg.cniConfDir), zap.String("pod_cidr", cfg.podCIDR))
 	}
+	recorder, err := events.New(events.NewAPISink(c), cfg.nodeName, reg, log)
+	if err != nil {
+		return err
+	}
 	capacity := node.Capacity(cfg.rootDir, cfg.maxPods)
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	pm, err := pods.New(pods.Config{
@@ -274,7 +279,8 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 		NodeCPU: capacity[corev1.ResourceCPU], NodeMemory: capacity[corev1.ResourceMemory],
 		PodPidsLimit: cfg.podPidsLimit, Workers: cfg.workers,
 		LogMaxSize: logMax.Value(), LogMaxFiles: cfg.logMaxFiles,
-		ImageGC: image.GCPolicy{HighPercent: cfg.imageGCHigh, LowPercent: cfg.imageGCLow},
+		ImageGC:  image.GCPolicy{HighPercent: cfg.imageGCHigh, LowPercent: cfg.imageGCLow},
+		Recorder: recorder,
 	}, pods.NewAPI(c), rt, images, nw, reg, log)
 	if err != nil {
 		return err
@@ -301,5 +307,5 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 		return err
 	}
 	log.Info("skiff-nodeagent starting", zap.String("node", cfg.nodeName), zap.String("node_ip", cfg.nodeIP), zap.String("version", version.Version))
-	return component.RunAll(ctx, health.Run, api.Run, na.Run, pm.Run)
+	return component.RunAll(ctx, health.Run, api.Run, na.Run, pm.Run, recorder.Run)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/skiffhq/skiff/shared/informer"
 	"github.com/skiffhq/skiff/shared/workqueue"
 
+	"github.com/skiffhq/skiff/nodeagent/internal/events"
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
@@ -48,6 +49,8 @@ type Config struct {
 	LogMaxFiles int
 	// ImageGC is the disk threshold for image garbage collection.
 	ImageGC image.GCPolicy
+	// Recorder writes the pods' events (nil: none).
+	Recorder *events.Recorder
 }
 
 // API is what the manager needs from the apiserver.
@@ -97,6 +100,12 @@ type Manager struct {
 	reported    map[string]bool // pods whose start latency was observed
 	ready       bool
 
+	recorder *events.Recorder
+	baseCtx  context.Context // of Run: probe workers live as long as it
+
+	probeMu sync.Mutex
+	probes  map[string]*containerProbes // by runtime container id
+
 	startLatency prometheus.Histogram
 	running      prometheus.Gauge
 	syncs        *prometheus.CounterVec
@@ -117,6 +126,7 @@ func New(cfg Config, api API, rt *runtime.Runtime, images *image.Store, net *net
 		cfg: cfg, log: log, api: api, rt: rt, images: images, net: net,
 		records: map[string]*record{}, keys: map[string]string{}, watching: map[string]bool{},
 		terminating: map[string]bool{}, firstSeen: map[string]time.Time{}, reported: map[string]bool{},
+		recorder: cfg.Recorder, baseCtx: context.Background(), probes: map[string]*containerProbes{},
 		startLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "skiff_nodeagent_pod_start_duration_seconds",
 			Help:    "Time from the agent first seeing a pod to all of its containers running.",
@@ -170,6 +180,9 @@ func (m *Manager) Ready() error {
 
 // Run adopts what the runtime has, syncs pods until ctx ends, and returns. Containers keep running.
 func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	m.baseCtx = ctx
+	m.mu.Unlock()
 	// Watch the exits of every container found on disk, so that adopted containers are noticed.
 	if states, err := m.rt.List(); err == nil {
 		adopted := 0

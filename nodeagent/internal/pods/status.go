@@ -59,8 +59,8 @@ func (m *Manager) containerStatus(pod *corev1.Pod, c *corev1.Container, cr *cont
 		started := st.Created
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started.UTC().Truncate(time.Second))}
 		cs.ContainerID = "skiff://" + st.ID
-		t := true
-		cs.Started, cs.Ready = &t, true
+		isStarted, ready := m.probeStatus(c, st.ID)
+		cs.Started, cs.Ready = &isStarted, ready
 	case st != nil && st.Status == runtime.StatusExited:
 		term := terminatedState(st)
 		cs.ContainerID = term.ContainerID

@@ -17,6 +17,7 @@ import (
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
 
+	"github.com/skiffhq/skiff/nodeagent/internal/events"
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
@@ -141,6 +142,7 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	states = m.states(r)
+	m.syncProbes(pod, r, states)
 	status := m.podStatus(pod, r, states, initFailed, sandboxErr, now)
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
 		m.finish(ctx, r)
@@ -207,6 +209,7 @@ func (m *Manager) restartOrWait(ctx context.Context, pod *corev1.Pod, r *record,
 		cr.BackoffFor = cr.ID
 	}
 	if wait := cr.NextStart.Sub(now); wait > 0 {
+		m.recorder.Eventf(m.ref(pod, c.Name), events.Warning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
 		return wait
 	}
 	return m.startContainer(ctx, pod, r, c)
@@ -306,29 +309,36 @@ func pullPolicy(c *corev1.Container) corev1.PullPolicy {
 // ensureImage makes the container's image present according to its pull policy.
 func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (*image.Image, error) {
 	policy := pullPolicy(c)
+	ref := m.ref(pod, c.Name)
 	if policy != corev1.PullAlways {
 		img, err := m.images.Get(c.Image)
 		if err == nil {
+			m.recorder.Eventf(ref, events.Normal, "Pulled", "Container image %q already present on machine", c.Image)
 			return img, nil
 		}
 		if !errors.Is(err, image.ErrNotFound) {
 			return nil, &imageError{reason: "InvalidImageName", msg: err.Error()}
 		}
 		if policy == corev1.PullNever {
-			return nil, &imageError{reason: "ErrImageNeverPull", msg: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}
+			msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+			m.recorder.Event(ref, events.Warning, "ErrImageNeverPull", msg)
+			return nil, &imageError{reason: "ErrImageNeverPull", msg: msg}
 		}
 	}
 	auth, err := m.pullAuth(ctx, pod)
 	if err != nil {
 		m.log.Info("reading image pull secrets", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
 	}
+	m.recorder.Eventf(ref, events.Normal, "Pulling", "Pulling image %q", c.Image)
+	began := time.Now()
 	img, err := m.images.Pull(ctx, c.Image, auth)
 	if err != nil {
-		if policy == corev1.PullAlways {
-			// Kubernetes falls back to a present image only for IfNotPresent; Always must pull.
-		}
-		return nil, &imageError{reason: "ErrImagePull", msg: fmt.Sprintf("failed to pull image %q: %v", c.Image, err)}
+		msg := fmt.Sprintf("failed to pull image %q: %v", c.Image, err)
+		m.recorder.Eventf(ref, events.Warning, "Failed", "Failed to pull image %q: %v", c.Image, err)
+		m.recorder.Event(ref, events.Warning, "Failed", "Error: ErrImagePull")
+		return nil, &imageError{reason: "ErrImagePull", msg: msg}
 	}
+	m.recorder.Eventf(ref, events.Normal, "Pulled", "Successfully pulled image %q in %s. Image size: %d bytes.", c.Image, time.Since(began).Round(time.Millisecond), img.Size)
 	return img, nil
 }
 
@@ -353,6 +363,7 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, r *record
 			if cr.WaitingReason == "ErrImagePull" || cr.WaitingReason == "ImagePullBackOff" {
 				cr.WaitingReason = "ImagePullBackOff"
 				cr.WaitingMessage = fmt.Sprintf("Back-off pulling image %q: %s", c.Image, ie.msg)
+				m.recorder.Eventf(m.ref(pod, c.Name), events.Normal, "BackOff", "Back-off pulling image %q", c.Image)
 			} else {
 				cr.WaitingReason, cr.WaitingMessage = ie.reason, ie.msg
 			}
@@ -376,6 +387,7 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, r *record
 		} else {
 			cr.WaitingReason, cr.WaitingMessage = "CreateContainerConfigError", err.Error()
 		}
+		m.recorder.Eventf(m.ref(pod, c.Name), events.Warning, "Failed", "Error: %s", cr.WaitingMessage)
 		return 10 * time.Second
 	}
 	args := commandLine(c, img.Config.Entrypoint, img.Config.Cmd, env)
@@ -401,19 +413,29 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, r *record
 	cfg, err := m.containerConfig(pod, r, c, cr, img, args, env)
 	if err != nil {
 		cr.WaitingReason, cr.WaitingMessage = "CreateContainerError", err.Error()
+		m.recorder.Eventf(m.ref(pod, c.Name), events.Warning, "Failed", "Error: %s", err)
 		return 10 * time.Second
 	}
 	key := pod.Namespace + "/" + pod.Name
+	ref := m.ref(pod, c.Name)
+	m.recorder.Eventf(ref, events.Normal, "Created", "Created container: %s", c.Name)
 	if _, err := m.rt.Start(ctx, cfg); err != nil {
 		var se *runtime.StartError
 		if !errors.As(err, &se) {
 			cr.WaitingReason, cr.WaitingMessage = "RunContainerError", err.Error()
+			m.recorder.Eventf(ref, events.Warning, "Failed", "Error: %s", err)
 			return 10 * time.Second
 		}
 		// The runtime recorded the failure as an exit (StartError); the back-off applies.
+		m.recorder.Eventf(ref, events.Warning, "Failed", "Error: failed to start container %q: %s", c.Name, se.Message)
+	} else {
+		m.recorder.Eventf(ref, events.Normal, "Started", "Started container %s", c.Name)
 	}
 	m.log.Debug("container started", zap.String("pod", key), zap.String("container", c.Name), zap.Int("attempt", cr.Attempt))
 	m.watchExit(key, cr.ID)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		m.postStart(ctx, pod, r, c, cr.ID)
+	}
 	return 0
 }
 
@@ -585,15 +607,28 @@ func (m *Manager) startTermination(ctx context.Context, pod *corev1.Pod, r *reco
 }
 
 func (m *Manager) terminate(ctx context.Context, pod *corev1.Pod, r *record, grace int64) error {
+	m.stopProbes(r.UID)
+	podIP := ""
+	if len(r.PodIPs) > 0 {
+		podIP = r.PodIPs[0]
+	}
 	var wg sync.WaitGroup
-	for _, cr := range r.Containers {
+	for name, cr := range r.Containers {
 		if cr.ID == "" {
 			continue
+		}
+		var c *corev1.Container
+		if pod != nil {
+			c = findContainer(pod, name)
+			if st, err := m.rt.State(cr.ID); err == nil && st.Status != runtime.StatusExited {
+				m.recorder.Eventf(m.ref(pod, name), events.Normal, "Killing", "Stopping container %s", name)
+			}
 		}
 		wg.Add(1)
 		go func(id string) {
 			defer wg.Done()
-			if err := m.rt.Kill(ctx, id, time.Duration(grace)*time.Second); err != nil {
+			// preStop first, inside the grace period, then SIGTERM.
+			if err := m.stopContainer(ctx, pod, c, id, podIP, grace); err != nil {
 				m.log.Info("stopping container", zap.String("container", id), zap.Error(err))
 			}
 		}(cr.ID)
@@ -636,4 +671,35 @@ func (m *Manager) terminate(ctx context.Context, pod *corev1.Pod, r *record, gra
 	}
 	m.log.Info("pod terminated", zap.String("pod", pod.Namespace+"/"+pod.Name))
 	return nil
+}
+
+// ref is the event reference of a pod's container.
+func (m *Manager) ref(pod *corev1.Pod, container string) corev1.ObjectReference {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == container {
+			return events.PodRef(pod, container, true)
+		}
+	}
+	return events.PodRef(pod, container, false)
+}
+
+// postStart runs the container's postStart hook right after it started; a failing hook kills the
+// container (FailedPostStartHook), which is then restarted by the restart policy.
+func (m *Manager) postStart(ctx context.Context, pod *corev1.Pod, r *record, c *corev1.Container, id string) {
+	podIP := ""
+	if len(r.PodIPs) > 0 {
+		podIP = r.PodIPs[0]
+	}
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	msg, err := m.runHook(hctx, c.Lifecycle.PostStart, c, id, podIP, 2*time.Minute)
+	if err == nil {
+		return
+	}
+	ref := m.ref(pod, c.Name)
+	m.recorder.Eventf(ref, events.Warning, "FailedPostStartHook", "PostStartHook failed: %s", strings.TrimSpace(msg+" "+err.Error()))
+	m.recorder.Eventf(ref, events.Normal, "Killing", "FailedPostStartHook")
+	if err := m.rt.Kill(ctx, id, time.Duration(graceSeconds(pod))*time.Second); err != nil {
+		m.log.Info("killing container after a failed postStart hook", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("container", c.Name), zap.Error(err))
+	}
 }
