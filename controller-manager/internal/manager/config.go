@@ -25,11 +25,12 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
 	"github.com/skiffhq/skiff/controller-manager/internal/replicaset"
 	"github.com/skiffhq/skiff/controller-manager/internal/serviceaccount"
+	"github.com/skiffhq/skiff/controller-manager/internal/statefulset"
 )
 
 // AllControllers lists every controller name --controllers accepts, in start order.
 var AllControllers = []string{
-	replicaset.Name, deployment.Name, daemonset.Name, job.Name, cronjob.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
+	replicaset.Name, deployment.Name, daemonset.Name, statefulset.Name, job.Name, cronjob.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
 	nodeipam.Name, garbagecollector.Name, namespace.Name, serviceaccount.Name,
 }
 
@@ -51,6 +52,7 @@ type Config struct {
 	ConcurrentServiceAccountSync int
 	ConcurrentDaemonSetSyncs     int
 	ConcurrentJobSyncs           int
+	ConcurrentStatefulSetSyncs   int
 	ConcurrentCronJobSyncs       int
 	// JobBackoffBase and JobBackoffMax bound the delay before a failed job pod is replaced.
 	JobBackoffBase, JobBackoffMax time.Duration
@@ -76,7 +78,7 @@ func Default() Config {
 		Leader:                    le,
 		ConcurrentReplicaSetSyncs: 5, ConcurrentDeploymentSyncs: 5, ConcurrentEndpointSyncs: 5,
 		ConcurrentGCSyncs: 20, ConcurrentNamespaceSyncs: 10, ConcurrentServiceAccountSync: 5,
-		ConcurrentDaemonSetSyncs: 2, ConcurrentJobSyncs: 5, ConcurrentCronJobSyncs: 5,
+		ConcurrentDaemonSetSyncs: 2, ConcurrentJobSyncs: 5, ConcurrentStatefulSetSyncs: 5, ConcurrentCronJobSyncs: 5,
 		JobBackoffBase: job.DefaultBackoffBase, JobBackoffMax: job.DefaultBackoffMax,
 		MaxEndpointsPerSlice: endpoints.DefaultMaxEndpointsPerSlice,
 		Node:                 nodelifecycle.DefaultConfig(),
@@ -100,6 +102,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ConcurrentNamespaceSyncs, "concurrent-namespace-syncs", c.ConcurrentNamespaceSyncs, "namespace workers")
 	fs.IntVar(&c.ConcurrentServiceAccountSync, "concurrent-serviceaccount-syncs", c.ConcurrentServiceAccountSync, "service account workers")
 	fs.IntVar(&c.ConcurrentDaemonSetSyncs, "concurrent-daemonset-syncs", c.ConcurrentDaemonSetSyncs, "daemon set workers")
+	fs.IntVar(&c.ConcurrentStatefulSetSyncs, "concurrent-statefulset-syncs", c.ConcurrentStatefulSetSyncs, "stateful set workers")
 	fs.IntVar(&c.ConcurrentJobSyncs, "concurrent-job-syncs", c.ConcurrentJobSyncs, "job workers")
 	fs.IntVar(&c.ConcurrentCronJobSyncs, "concurrent-cron-job-syncs", c.ConcurrentCronJobSyncs, "cron job workers")
 	fs.DurationVar(&c.JobBackoffBase, "job-backoff-base", c.JobBackoffBase, "delay before the first failed job pod is replaced (doubles per failure)")

@@ -33,6 +33,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
 	"github.com/skiffhq/skiff/controller-manager/internal/replicaset"
 	"github.com/skiffhq/skiff/controller-manager/internal/serviceaccount"
+	"github.com/skiffhq/skiff/controller-manager/internal/statefulset"
 )
 
 // Component is the name in events and logs.
@@ -119,6 +120,8 @@ type informers struct {
 	revs     *informer.Informer[appsv1.ControllerRevision]
 	jobs     *informer.Informer[batchv1.Job]
 	cronjobs *informer.Informer[batchv1.CronJob]
+	stss     *informer.Informer[appsv1.StatefulSet]
+	pvcs     *informer.Informer[corev1.PersistentVolumeClaim]
 }
 
 func newInformer[T any](ifs *informers, info client.ResourceInfo, opts informer.Options) *informer.Informer[T] {
@@ -237,6 +240,20 @@ func (ifs *informers) CronJobs() *informer.Informer[batchv1.CronJob] {
 	return ifs.cronjobs
 }
 
+func (ifs *informers) StatefulSets() *informer.Informer[appsv1.StatefulSet] {
+	if ifs.stss == nil {
+		ifs.stss = newInformer[appsv1.StatefulSet](ifs, mustInfo("apps", "statefulsets"), informer.Options{})
+	}
+	return ifs.stss
+}
+
+func (ifs *informers) Claims() *informer.Informer[corev1.PersistentVolumeClaim] {
+	if ifs.pvcs == nil {
+		ifs.pvcs = newInformer[corev1.PersistentVolumeClaim](ifs, mustInfo("", "persistentvolumeclaims"), informer.Options{})
+	}
+	return ifs.pvcs
+}
+
 type runner struct {
 	r      *controller.Runner
 	before func() // called after caches sync, before workers start
@@ -334,6 +351,25 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		ifs.CronJobs().AddHandler(informer.Handler[batchv1.CronJob]{OnAdd: c.OnCronJobChange, OnUpdate: func(_, n *batchv1.CronJob) { c.OnCronJobChange(n) }})
 		ifs.Jobs().AddHandler(informer.Handler[batchv1.Job]{OnAdd: c.OnJobChange, OnUpdate: func(_, n *batchv1.Job) { c.OnJobChange(n) }, OnDelete: c.OnJobChange})
 		add(cronjob.Name, m.cfg.ConcurrentCronJobSyncs, q, c.Sync)
+	}
+	if on[statefulset.Name] {
+		q := m.queue(statefulset.Name)
+		c := &statefulset.Controller{
+			Sets: ifs.StatefulSets(), Pods: ifs.Pods(), Claims: ifs.Claims(), Revisions: ifs.Revisions(),
+			API:        client.NewResource[appsv1.StatefulSet](m.client, mustInfo("apps", "statefulsets")),
+			ClaimAPI:   client.NewResource[corev1.PersistentVolumeClaim](m.client, mustInfo("", "persistentvolumeclaims")),
+			PodPatch:   podsAPI,
+			RevAPI:     client.NewResource[appsv1.ControllerRevision](m.client, mustInfo("apps", "controllerrevisions")),
+			PodControl: &podcontrol.Control{Pods: podsAPI, Recorder: rec},
+			Recorder:   rec, Queue: q, Log: m.log,
+		}
+		c.Init()
+		ifs.StatefulSets().AddHandler(informer.Handler[appsv1.StatefulSet]{
+			OnAdd: c.OnSetChange, OnUpdate: func(_, n *appsv1.StatefulSet) { c.OnSetChange(n) }, OnDelete: c.OnSetChange,
+		})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
+		ifs.Claims().AddHandler(informer.Handler[corev1.PersistentVolumeClaim]{OnDelete: c.OnClaimDelete})
+		add(statefulset.Name, m.cfg.ConcurrentStatefulSetSyncs, q, c.Sync)
 	}
 	router := &endpoints.PodRouter{Services: ifs.Services()}
 	if on[endpoints.Name] {
