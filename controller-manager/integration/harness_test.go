@@ -259,7 +259,10 @@ func newFakeAgent(e *env, nodes ...string) *fakeAgent {
 func (a *fakeAgent) createNode(c context.Context, name string, lbls map[string]string) {
 	node := &corev1.Node{}
 	node.Name = name
-	node.Labels = lbls
+	node.Labels = map[string]string{corev1.LabelHostname: name}
+	for k, v := range lbls {
+		node.Labels[k] = v
+	}
 	node.Status.Allocatable = corev1.ResourceList{}
 	now := metav1.Now()
 	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}}

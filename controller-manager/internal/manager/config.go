@@ -26,11 +26,12 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/replicaset"
 	"github.com/skiffhq/skiff/controller-manager/internal/serviceaccount"
 	"github.com/skiffhq/skiff/controller-manager/internal/statefulset"
+	"github.com/skiffhq/skiff/controller-manager/internal/volume"
 )
 
 // AllControllers lists every controller name --controllers accepts, in start order.
 var AllControllers = []string{
-	replicaset.Name, deployment.Name, daemonset.Name, statefulset.Name, job.Name, cronjob.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
+	replicaset.Name, deployment.Name, daemonset.Name, statefulset.Name, job.Name, cronjob.Name, volume.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
 	nodeipam.Name, garbagecollector.Name, namespace.Name, serviceaccount.Name,
 }
 
@@ -53,7 +54,10 @@ type Config struct {
 	ConcurrentDaemonSetSyncs     int
 	ConcurrentJobSyncs           int
 	ConcurrentStatefulSetSyncs   int
-	ConcurrentCronJobSyncs       int
+	ConcurrentVolumeSyncs        int
+	// LocalPathBaseDir is where the local-path provisioner puts volumes on their node.
+	LocalPathBaseDir       string
+	ConcurrentCronJobSyncs int
 	// JobBackoffBase and JobBackoffMax bound the delay before a failed job pod is replaced.
 	JobBackoffBase, JobBackoffMax time.Duration
 	MaxEndpointsPerSlice          int
@@ -78,7 +82,8 @@ func Default() Config {
 		Leader:                    le,
 		ConcurrentReplicaSetSyncs: 5, ConcurrentDeploymentSyncs: 5, ConcurrentEndpointSyncs: 5,
 		ConcurrentGCSyncs: 20, ConcurrentNamespaceSyncs: 10, ConcurrentServiceAccountSync: 5,
-		ConcurrentDaemonSetSyncs: 2, ConcurrentJobSyncs: 5, ConcurrentStatefulSetSyncs: 5, ConcurrentCronJobSyncs: 5,
+		ConcurrentDaemonSetSyncs: 2, ConcurrentJobSyncs: 5, ConcurrentStatefulSetSyncs: 5, ConcurrentVolumeSyncs: 2,
+		LocalPathBaseDir: volume.DefaultLocalPathBase, ConcurrentCronJobSyncs: 5,
 		JobBackoffBase: job.DefaultBackoffBase, JobBackoffMax: job.DefaultBackoffMax,
 		MaxEndpointsPerSlice: endpoints.DefaultMaxEndpointsPerSlice,
 		Node:                 nodelifecycle.DefaultConfig(),
@@ -103,6 +108,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ConcurrentServiceAccountSync, "concurrent-serviceaccount-syncs", c.ConcurrentServiceAccountSync, "service account workers")
 	fs.IntVar(&c.ConcurrentDaemonSetSyncs, "concurrent-daemonset-syncs", c.ConcurrentDaemonSetSyncs, "daemon set workers")
 	fs.IntVar(&c.ConcurrentStatefulSetSyncs, "concurrent-statefulset-syncs", c.ConcurrentStatefulSetSyncs, "stateful set workers")
+	fs.IntVar(&c.ConcurrentVolumeSyncs, "concurrent-volume-syncs", c.ConcurrentVolumeSyncs, "persistent volume binder workers (each for volumes and claims)")
+	fs.StringVar(&c.LocalPathBaseDir, "local-path-base-dir", c.LocalPathBaseDir, "directory on each node under which local-path volumes are created")
 	fs.IntVar(&c.ConcurrentJobSyncs, "concurrent-job-syncs", c.ConcurrentJobSyncs, "job workers")
 	fs.IntVar(&c.ConcurrentCronJobSyncs, "concurrent-cron-job-syncs", c.ConcurrentCronJobSyncs, "cron job workers")
 	fs.DurationVar(&c.JobBackoffBase, "job-backoff-base", c.JobBackoffBase, "delay before the first failed job pod is replaced (doubles per failure)")

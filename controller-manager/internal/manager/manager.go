@@ -14,6 +14,7 @@ import (
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	discoveryv1 "github.com/skiffhq/skiff/shared/api/discovery/v1"
 	"github.com/skiffhq/skiff/shared/api/resources"
+	storagev1 "github.com/skiffhq/skiff/shared/api/storage/v1"
 	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/informer"
 	"github.com/skiffhq/skiff/shared/leaderelection"
@@ -34,6 +35,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/replicaset"
 	"github.com/skiffhq/skiff/controller-manager/internal/serviceaccount"
 	"github.com/skiffhq/skiff/controller-manager/internal/statefulset"
+	"github.com/skiffhq/skiff/controller-manager/internal/volume"
 )
 
 // Component is the name in events and logs.
@@ -69,6 +71,9 @@ func New(cfg Config, c *client.Client, reg prometheus.Registerer, log *zap.Logge
 		return nil, err
 	}
 	names := []string{nodelifecycle.EvictionName}
+	if on[volume.Name] {
+		names = append(names, volume.ClaimQueue)
+	}
 	for _, n := range AllControllers {
 		if on[n] {
 			names = append(names, n)
@@ -122,6 +127,8 @@ type informers struct {
 	cronjobs *informer.Informer[batchv1.CronJob]
 	stss     *informer.Informer[appsv1.StatefulSet]
 	pvcs     *informer.Informer[corev1.PersistentVolumeClaim]
+	pvs      *informer.Informer[corev1.PersistentVolume]
+	classes  *informer.Informer[storagev1.StorageClass]
 }
 
 func newInformer[T any](ifs *informers, info client.ResourceInfo, opts informer.Options) *informer.Informer[T] {
@@ -254,6 +261,20 @@ func (ifs *informers) Claims() *informer.Informer[corev1.PersistentVolumeClaim] 
 	return ifs.pvcs
 }
 
+func (ifs *informers) Volumes() *informer.Informer[corev1.PersistentVolume] {
+	if ifs.pvs == nil {
+		ifs.pvs = newInformer[corev1.PersistentVolume](ifs, mustInfo("", "persistentvolumes"), informer.Options{})
+	}
+	return ifs.pvs
+}
+
+func (ifs *informers) StorageClasses() *informer.Informer[storagev1.StorageClass] {
+	if ifs.classes == nil {
+		ifs.classes = newInformer[storagev1.StorageClass](ifs, mustInfo("storage.k8s.io", "storageclasses"), informer.Options{})
+	}
+	return ifs.classes
+}
+
 type runner struct {
 	r      *controller.Runner
 	before func() // called after caches sync, before workers start
@@ -370,6 +391,41 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
 		ifs.Claims().AddHandler(informer.Handler[corev1.PersistentVolumeClaim]{OnDelete: c.OnClaimDelete})
 		add(statefulset.Name, m.cfg.ConcurrentStatefulSetSyncs, q, c.Sync)
+	}
+	if on[volume.Name] {
+		q, cq := m.queue(volume.Name), m.queue(volume.ClaimQueue)
+		c := &volume.Controller{
+			Volumes: ifs.Volumes(), Claims: ifs.Claims(), Classes: ifs.StorageClasses(), Pods: ifs.Pods(), Nodes: ifs.Nodes(),
+			VolumeAPI: client.NewResource[corev1.PersistentVolume](m.client, mustInfo("", "persistentvolumes")),
+			ClaimAPI:  client.NewResource[corev1.PersistentVolumeClaim](m.client, mustInfo("", "persistentvolumeclaims")),
+			ClassAPI:  client.NewResource[storagev1.StorageClass](m.client, mustInfo("storage.k8s.io", "storageclasses")),
+			Recorder:  rec, Queue: q, ClaimsQueue: cq, Log: m.log, BaseDir: m.cfg.LocalPathBaseDir,
+		}
+		ifs.Volumes().AddHandler(informer.Handler[corev1.PersistentVolume]{OnAdd: c.OnVolumeChange, OnUpdate: func(_, n *corev1.PersistentVolume) { c.OnVolumeChange(n) }})
+		ifs.Claims().AddHandler(informer.Handler[corev1.PersistentVolumeClaim]{OnAdd: c.OnClaimChange, OnUpdate: func(_, n *corev1.PersistentVolumeClaim) { c.OnClaimChange(n) }, OnDelete: c.OnClaimDelete})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodChange, OnUpdate: func(_, n *corev1.Pod) { c.OnPodChange(n) }})
+		ifs.StorageClasses().AddHandler(informer.Handler[storagev1.StorageClass]{OnAdd: func(*storagev1.StorageClass) {
+			for _, pvc := range ifs.Claims().List() {
+				if pvc.Spec.VolumeName == "" {
+					cq.Add(controller.KeyOf(&pvc.ObjectMeta))
+				}
+			}
+		}})
+		r := add(volume.Name, m.cfg.ConcurrentVolumeSyncs, q, c.SyncVolume)
+		r.extra = func(ctx context.Context) {
+			for ctx.Err() == nil {
+				err := c.EnsureDefaultClass(ctx)
+				if err == nil {
+					return
+				}
+				m.log.Info("default_storage_class_failed", zap.Error(err))
+				select {
+				case <-ctx.Done():
+				case <-time.After(2 * time.Second):
+				}
+			}
+		}
+		add(volume.ClaimQueue, m.cfg.ConcurrentVolumeSyncs, cq, c.SyncClaim)
 	}
 	router := &endpoints.PodRouter{Services: ifs.Services()}
 	if on[endpoints.Name] {
