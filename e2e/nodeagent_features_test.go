@@ -4,15 +4,19 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
+	"github.com/skiffhq/skiff/shared/client"
 )
 
 // kubectlExit runs kubectl and returns its combined output and exit code.
@@ -245,5 +249,127 @@ func TestNodeAgentProbesAndHooks(t *testing.T) {
 			t.Fatalf("events missing or out of order in:\n%s", out)
 		}
 		c.deletePod("story")
+	})
+}
+
+func TestNodeAgentVolumes(t *testing.T) {
+	c := startNodeCluster(t)
+	ctx := context.Background()
+	grace := int64(1)
+
+	t.Run("a sidecar reads what the app writes to a shared emptyDir", func(t *testing.T) {
+		logs := corev1.VolumeMount{Name: "logs", MountPath: "/var/log"}
+		app := container("app", "sh", "-c", `i=0; while true; do i=$((i+1)); echo "tick $i" >> /var/log/app.log; sleep 0.5; done`)
+		app.VolumeMounts = []corev1.VolumeMount{logs}
+		side := container("collector", "sh", "-c", "touch /var/log/app.log; tail -f /var/log/app.log")
+		side.VolumeMounts = []corev1.VolumeMount{logs}
+		p := c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sidecar"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace,
+			Volumes:    []corev1.Volume{{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Containers: []corev1.Container{app, side}}})
+		up := c.waitPod("sidecar", "Running", 120*time.Second, running)
+		waitFor(t, 30*time.Second, "the collector to print the app's ticks", func() (bool, string) {
+			out, _ := c.kubectl("logs", "sidecar", "-c", "collector")
+			return strings.Contains(out, "tick 3"), out
+		})
+		c.deletePod("sidecar")
+		if left := c.leftovers(string(p.UID), up.Status.PodIP); len(left) > 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+
+	t.Run("configMap, secret and downwardAPI files; a configMap update reaches the file", func(t *testing.T) {
+		if _, err := c.cms.Create(ctx, "default", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "site"}, Data: map[string]string{"index.html": "v1", "other": "x"}}, client.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.secrets.Create(ctx, "default", &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"}, Data: map[string][]byte{"password": []byte("hunter2")}}, client.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mode := int32(0o400)
+		ctr := container("reader", "sleep", "100000")
+		ctr.VolumeMounts = []corev1.VolumeMount{{Name: "site", MountPath: "/site"}, {Name: "creds", MountPath: "/creds"}, {Name: "info", MountPath: "/info"},
+			{Name: "site", MountPath: "/etc/only-index.html", SubPath: "index.html"}}
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "files", Labels: map[string]string{"tier": "web"}}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace,
+			Volumes: []corev1.Volume{
+				{Name: "site", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "site"}}}},
+				{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds", DefaultMode: &mode}}},
+				{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+					{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+				}}}},
+			},
+			Containers: []corev1.Container{ctr}}})
+		c.waitPod("files", "Running", 120*time.Second, running)
+		out, code := c.kubectlExit("", "exec", "files", "--", "sh", "-c",
+			`cat /site/index.html; echo; cat /creds/password; echo; stat -c %a /creds/..data/password; cat /info/labels; echo; cat /info/name; echo; cat /etc/only-index.html; echo; touch /site/x 2>/dev/null || echo read-only`)
+		want := "v1\nhunter2\n400\ntier=\"web\"\nfiles\nv1\nread-only\n"
+		if code != 0 || out != want {
+			t.Fatalf("exec output %q (exit %d), want %q", out, code, want)
+		}
+		cm, err := c.cms.Get(ctx, "default", "site", client.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data["index.html"] = "v2"
+		if _, err := c.cms.Update(ctx, "default", cm, client.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 45*time.Second, "the mounted file to show the update", func() (bool, string) {
+			out, _ := c.kubectlExit("", "exec", "files", "--", "cat", "/site/index.html")
+			return out == "v2", out
+		})
+		c.deletePod("files")
+	})
+
+	t.Run("a persistentVolumeClaim bound to a hostPath volume keeps data on the node", func(t *testing.T) {
+		slow(t)
+		pvs := client.NewResource[corev1.PersistentVolume](c.pods.Client(), client.ResourceInfo{Version: "v1", Resource: "persistentvolumes", Kind: "PersistentVolume"})
+		pvcs := client.NewResource[corev1.PersistentVolumeClaim](c.pods.Client(), client.ResourceInfo{Version: "v1", Resource: "persistentvolumeclaims", Kind: "PersistentVolumeClaim", Namespaced: true})
+		dir := filepath.Join(t.TempDir(), "pv-data")
+		if _, err := pvs.Create(ctx, "", &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-e2e"}, Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{"ReadWriteOnce"},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}},
+		}}, client.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pvcs.Create(ctx, "default", &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim"}, Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{"ReadWriteOnce"}, VolumeName: "pv-e2e",
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		}}, client.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ctr := container("w", "sh", "-c", "echo persisted > /data/out.txt; echo sub > /sub/in-subdir.txt")
+		ctr.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, {Name: "data", MountPath: "/sub", SubPath: "nested/dir"}}
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pvc"}, Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Volumes:    []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "claim"}}}},
+			Containers: []corev1.Container{ctr}}})
+		c.waitPod("pvc", "Succeeded", 120*time.Second, phase(corev1.PodSucceeded))
+		c.deletePod("pvc")
+		for file, want := range map[string]string{"out.txt": "persisted\n", "nested/dir/in-subdir.txt": "sub\n"} {
+			if b, err := os.ReadFile(filepath.Join(dir, file)); err != nil || string(b) != want {
+				t.Fatalf("%s on the node after the pod is gone: %q %v", file, b, err)
+			}
+		}
+	})
+
+	t.Run("a missing configMap is a FailedMount event and the pod waits", func(t *testing.T) {
+		slow(t)
+		ctr := container("w", "sleep", "1000")
+		ctr.VolumeMounts = []corev1.VolumeMount{{Name: "cfg", MountPath: "/cfg"}}
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "nocfg"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace,
+			Volumes:    []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "later"}}}}},
+			Containers: []corev1.Container{ctr}}})
+		waitFor(t, 60*time.Second, "a FailedMount event", func() (bool, string) {
+			ev := c.eventsOf("nocfg")
+			return strings.Contains(ev, "FailedMount:"), ev
+		})
+		if p := c.getPod("nocfg"); p == nil || p.Status.Phase != corev1.PodPending {
+			t.Fatalf("pod with a missing configMap: %s", describe(p))
+		}
+		if _, err := c.cms.Create(ctx, "default", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "later"}, Data: map[string]string{"k": "v"}}, client.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		c.waitPod("nocfg", "Running once the configMap exists", 60*time.Second, running)
+		c.deletePod("nocfg")
 	})
 }

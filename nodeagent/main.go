@@ -34,6 +34,7 @@ import (
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/node"
+	"github.com/skiffhq/skiff/nodeagent/internal/podroutes"
 	"github.com/skiffhq/skiff/nodeagent/internal/pods"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
 	"github.com/skiffhq/skiff/nodeagent/internal/server"
@@ -307,5 +308,5 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 		return err
 	}
 	log.Info("skiff-nodeagent starting", zap.String("node", cfg.nodeName), zap.String("node_ip", cfg.nodeIP), zap.String("version", version.Version))
-	return component.RunAll(ctx, health.Run, api.Run, na.Run, pm.Run, recorder.Run)
+	return component.RunAll(ctx, health.Run, api.Run, na.Run, pm.Run, recorder.Run, podroutes.New(c, cfg.nodeName, log).Run)
 }

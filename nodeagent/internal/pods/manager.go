@@ -23,6 +23,7 @@ import (
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
+	"github.com/skiffhq/skiff/nodeagent/internal/volume"
 )
 
 // Config is the pod manager's configuration.
@@ -58,6 +59,8 @@ type API struct {
 	Pods       *client.Resource[corev1.Pod]
 	ConfigMaps *client.Resource[corev1.ConfigMap]
 	Secrets    *client.Resource[corev1.Secret]
+	PVCs       *client.Resource[corev1.PersistentVolumeClaim]
+	PVs        *client.Resource[corev1.PersistentVolume]
 }
 
 // NewAPI builds the typed clients.
@@ -66,6 +69,8 @@ func NewAPI(c *client.Client) API {
 		Pods:       client.NewResource[corev1.Pod](c, client.ResourceInfo{Version: "v1", Resource: "pods", Kind: "Pod", Namespaced: true}),
 		ConfigMaps: client.NewResource[corev1.ConfigMap](c, client.ResourceInfo{Version: "v1", Resource: "configmaps", Kind: "ConfigMap", Namespaced: true}),
 		Secrets:    client.NewResource[corev1.Secret](c, client.ResourceInfo{Version: "v1", Resource: "secrets", Kind: "Secret", Namespaced: true}),
+		PVCs:       client.NewResource[corev1.PersistentVolumeClaim](c, client.ResourceInfo{Version: "v1", Resource: "persistentvolumeclaims", Kind: "PersistentVolumeClaim", Namespaced: true}),
+		PVs:        client.NewResource[corev1.PersistentVolume](c, client.ResourceInfo{Version: "v1", Resource: "persistentvolumes", Kind: "PersistentVolume"}),
 	}
 }
 
@@ -87,6 +92,7 @@ type Manager struct {
 	rt     *runtime.Runtime
 	images *image.Store
 	net    *network.Manager
+	vols   *volume.Manager
 
 	informer *informer.Informer[corev1.Pod]
 	queue    *workqueue.Queue[string]
@@ -135,6 +141,7 @@ func New(cfg Config, api API, rt *runtime.Runtime, images *image.Store, net *net
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "skiff_nodeagent_running_pods", Help: "Pods with at least one running container."}),
 		syncs:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skiff_nodeagent_pod_syncs_total", Help: "Pod syncs by result."}, []string{"result"}),
 	}
+	m.vols = volume.New(api, cfg.NodeMemory.Value())
 	m.syncs.WithLabelValues("success").Add(0)
 	m.syncs.WithLabelValues("error").Add(0)
 	if reg != nil {
@@ -284,6 +291,7 @@ func (m *Manager) cleanupOrphans(ctx context.Context) {
 				rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				_ = m.rt.Remove(rctx, id)
+				_ = volume.CleanupContainer(m.podDir(uid), id)
 				_ = image.UnmountRootfs(filepath.Join(m.podDir(uid), "containers", id))
 			}()
 		}

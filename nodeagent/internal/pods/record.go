@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/skiffhq/skiff/nodeagent/internal/volume"
 )
 
 // record is what the agent must remember about a pod across restarts. It is saved as
@@ -31,6 +33,9 @@ type record struct {
 	StartTime time.Time `json:"startTime"`
 	// Containers by name (init and app containers share one namespace of names).
 	Containers map[string]*containerRecord `json:"containers"`
+
+	// mounts are the pod's volumes as the last sync set them up (not saved: rebuilt every sync).
+	mounts map[string]volume.Mounted
 }
 
 type containerRecord struct {

@@ -21,6 +21,7 @@ import (
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
+	"github.com/skiffhq/skiff/nodeagent/internal/volume"
 )
 
 // sync brings one pod (by "namespace/name") to its desired state. It is level-based: it reads the pod
@@ -95,6 +96,13 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		policy = corev1.RestartPolicyAlways
 	}
 
+	if sandboxErr == nil {
+		if err := m.setupVolumes(ctx, pod, r); err != nil {
+			m.log.Info("pod volumes not ready", zap.String("pod", key), zap.Error(err))
+			sandboxErr = err
+			after(5 * time.Second)
+		}
+	}
 	initDone, initFailed := true, false
 	if sandboxErr == nil {
 		for i := range pod.Spec.InitContainers {
@@ -152,6 +160,11 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	if sandboxErr != nil {
+		var ve *volume.Error
+		if errors.As(sandboxErr, &ve) {
+			m.queue.AddAfter(key, requeue)
+			return nil
+		}
 		return sandboxErr
 	}
 	if requeue > 0 {
@@ -494,6 +507,11 @@ func (m *Manager) containerConfig(pod *corev1.Pod, r *record, c *corev1.Containe
 			{Source: filepath.Join(dir, "hostname"), Destination: "/etc/hostname"},
 		},
 	}
+	vm, err := volume.ContainerMounts(c, r.mounts, dir, cr.ID)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Mounts = append(cfg.Mounts, vm...)
 	if cfg.Cwd == "" {
 		cfg.Cwd = img.Config.WorkingDir
 	}
@@ -538,6 +556,9 @@ func (m *Manager) removeContainer(ctx context.Context, uid, id string) {
 	defer cancel()
 	if err := m.rt.Remove(rctx, id); err != nil {
 		m.log.Info("removing container", zap.String("container", id), zap.Error(err))
+	}
+	if err := volume.CleanupContainer(m.podDir(uid), id); err != nil {
+		m.log.Info("removing container subPath mounts", zap.String("container", id), zap.Error(err))
 	}
 	if err := image.UnmountRootfs(filepath.Join(m.podDir(uid), "containers", id)); err != nil {
 		m.log.Info("removing container rootfs", zap.String("container", id), zap.Error(err))
@@ -650,6 +671,10 @@ func (m *Manager) terminate(ctx context.Context, pod *corev1.Pod, r *record, gra
 		if err := runtime.RemoveCgroup(r.CgroupParent); err != nil {
 			return err
 		}
+	}
+	// Volumes are unmounted first: removing the directory must never reach into a volume's content.
+	if err := volume.Cleanup(m.podDir(r.UID)); err != nil {
+		return fmt.Errorf("unmounting pod volumes: %w", err)
 	}
 	if err := os.RemoveAll(m.podDir(r.UID)); err != nil {
 		return fmt.Errorf("removing pod directory: %w", err)
