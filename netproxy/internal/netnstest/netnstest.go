@@ -46,6 +46,9 @@ type NS struct {
 // Prefix returns the command prefix that runs a command inside the namespace.
 func (n *NS) Prefix() []string { return []string{"ip", "netns", "exec", n.Name} }
 
+// Path returns the namespace's file, for netlink sockets opened in it (nftables.Config.NetNS).
+func (n *NS) Path() string { return "/run/netns/" + n.Name }
+
 // New creates a namespace named skiff-np-<random> with loopback up and removes it in t.Cleanup.
 func New(t testing.TB) *NS {
 	t.Helper()

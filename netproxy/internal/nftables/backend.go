@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -30,6 +31,9 @@ type Config struct {
 	MasqueradeMark uint32
 	// Runner runs nft; ExecRunner{} when nil.
 	Runner Runner
+	// NetNS is the path of the network namespace the Runner programs (tests: /run/netns/<name>), for
+	// the netlink socket of partial syncs; empty for the current namespace.
+	NetNS string
 }
 
 // Backend programs Services into one nftables table. Not safe for concurrent Syncs (the proxier runs one
@@ -42,8 +46,19 @@ type Backend struct {
 	applied map[proxy.ServiceKey]*fragment
 	// cache reuses fragments of Services whose Service and slices did not change.
 	cache map[proxy.ServiceKey]cacheEntry
+	// desired is every Service's fragment after conflict resolution; owner says which Service holds
+	// each map key, dropped how many elements lost a conflict; pending lists the Services whose
+	// desired fragment may differ from the applied one.
+	desired map[proxy.ServiceKey]*fragment
+	owner   map[elemID]proxy.ServiceKey
+	dropped int
+	pending map[proxy.ServiceKey]bool
 	// synced is false until a full sync succeeded; partial syncs need it.
 	synced bool
+	// nl applies partial syncs over netlink.
+	nl *netlinkWriter
+	// lastFallback is why the last Sync, asked to be partial, ran as a full sync (nil if it did not).
+	lastFallback error
 }
 
 type cacheEntry struct {
@@ -63,8 +78,28 @@ func New(cfg Config) *Backend {
 	if cfg.Runner == nil {
 		cfg.Runner = ExecRunner{}
 	}
-	return &Backend{cfg: cfg, table: "inet " + cfg.Table, applied: map[proxy.ServiceKey]*fragment{}, cache: map[proxy.ServiceKey]cacheEntry{}}
+	b := &Backend{cfg: cfg, table: "inet " + cfg.Table, nl: newNetlinkWriter(cfg.Table, cfg.NetNS)}
+	b.reset()
+	return b
 }
+
+// reset forgets everything computed and applied.
+func (b *Backend) reset() {
+	b.applied = map[proxy.ServiceKey]*fragment{}
+	b.cache = map[proxy.ServiceKey]cacheEntry{}
+	b.desired = map[proxy.ServiceKey]*fragment{}
+	b.owner = map[elemID]proxy.ServiceKey{}
+	b.dropped = 0
+	b.pending = map[proxy.ServiceKey]bool{}
+	b.synced = false
+}
+
+// LastFallback reports why the last Sync that was asked to be partial ran as a full sync instead (the
+// kernel refused the partial batch, or the change was too big); nil when it ran as asked.
+func (b *Backend) LastFallback() error { return b.lastFallback }
+
+// Close releases the netlink resources; the rules stay.
+func (b *Backend) Close() { b.nl.close() }
 
 // Name implements proxy.Backend.
 func (b *Backend) Name() string { return "nftables" }
@@ -77,80 +112,179 @@ func (b *Backend) Available(ctx context.Context) error {
 	return nil
 }
 
-// fragments computes every Service's fragment, reusing cached ones whose inputs are unchanged.
-func (b *Backend) fragments(snap *proxy.Snapshot) map[proxy.ServiceKey]*fragment {
-	out := make(map[proxy.ServiceKey]*fragment, len(snap.Services))
-	next := make(map[proxy.ServiceKey]cacheEntry, len(snap.Services))
+// fragments brings b.desired up to date with snap and records the Services whose fragment changed in
+// b.pending. Only Services whose Service or slice objects changed (the store replaces, never mutates,
+// them) are recomputed; conflicts are re-resolved across all Services only when a change touches a
+// key another Service holds, or an earlier conflict is outstanding. So a sync's cost follows the
+// change, apart from one pointer comparison per Service.
+func (b *Backend) fragments(snap *proxy.Snapshot) {
+	var changed []proxy.ServiceKey
 	for k, svc := range snap.Services {
 		sl := snap.Slices[k]
 		if c, ok := b.cache[k]; ok && c.svc == svc && slices.Equal(c.slices, sl) {
-			out[k] = c.frag
-			next[k] = c
 			continue
 		}
-		f := b.serviceFragment(snap, svc)
-		out[k] = f
-		next[k] = cacheEntry{svc: svc, slices: sl, frag: f}
+		b.cache[k] = cacheEntry{svc: svc, slices: sl, frag: b.serviceFragment(snap, svc)}
+		changed = append(changed, k)
 	}
-	b.cache = next
-	b.resolveConflicts(out)
-	return out
+	if len(b.cache) > len(snap.Services) || len(changed) > 0 {
+		for k := range b.cache {
+			if _, ok := snap.Services[k]; !ok {
+				delete(b.cache, k)
+				changed = append(changed, k)
+			}
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	if b.dropped == 0 && b.claim(changed) {
+		return
+	}
+	b.resolveConflicts()
 }
 
-// resolveConflicts keeps each map key (a VIP or node port) in one Service only: the API forbids two
-// Services sharing one, but a batch can briefly hold both the old and the new owner, and a duplicate
-// element would make the kernel refuse the whole transaction. The first Service in name order wins;
-// the other's element is dropped until the conflict goes away.
-func (b *Backend) resolveConflicts(frags map[proxy.ServiceKey]*fragment) {
-	owner := map[[2]string]proxy.ServiceKey{}
-	for _, k := range sortedKeys(frags) {
-		f := frags[k]
+// claim moves the map keys of the changed Services to their new fragments when no other Service holds
+// any of them (the common case), and reports whether it could.
+func (b *Backend) claim(changed []proxy.ServiceKey) bool {
+	for _, k := range changed {
+		if old := b.desired[k]; old != nil {
+			for _, e := range old.elems {
+				if id := (elemID{e.m, e.key}); b.owner[id] == k {
+					delete(b.owner, id)
+				}
+			}
+		}
+	}
+	for _, k := range changed {
+		c, ok := b.cache[k]
+		if !ok {
+			continue
+		}
+		for _, e := range c.frag.elems {
+			id := elemID{e.m, e.key}
+			if o, taken := b.owner[id]; taken && o != k {
+				return false // a conflict: resolveConflicts starts over
+			}
+			b.owner[id] = k
+		}
+	}
+	for _, k := range changed {
+		b.pending[k] = true
+		if c, ok := b.cache[k]; ok {
+			b.desired[k] = c.frag
+		} else {
+			delete(b.desired, k)
+		}
+	}
+	return true
+}
+
+// elemID names a map element: map and key.
+type elemID [2]string
+
+// resolveConflicts recomputes b.desired from every cached fragment, keeping each map key (a VIP or
+// node port) in one Service only: the API forbids two Services sharing one, but a batch can briefly
+// hold both the old and the new owner, and a duplicate element would make the kernel refuse the whole
+// transaction. The first Service in name order wins; the other's element is dropped until the
+// conflict goes away.
+func (b *Backend) resolveConflicts() {
+	keys := make([]proxy.ServiceKey, 0, len(b.cache))
+	for k := range b.cache {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	b.owner = make(map[elemID]proxy.ServiceKey, len(b.owner))
+	b.dropped = 0
+	desired := make(map[proxy.ServiceKey]*fragment, len(keys))
+	for _, k := range keys {
+		f := b.cache[k].frag
 		var kept []element
 		conflict := false
 		for i, e := range f.elems {
-			id := [2]string{e.m, e.key}
-			if _, taken := owner[id]; taken {
+			id := elemID{e.m, e.key}
+			if _, taken := b.owner[id]; taken {
 				if !conflict {
 					conflict = true
 					kept = append([]element(nil), f.elems[:i]...)
 				}
+				b.dropped++
 				continue
 			}
-			owner[id] = k
+			b.owner[id] = k
 			if conflict {
 				kept = append(kept, e)
 			}
 		}
 		if conflict {
-			frags[k] = &fragment{chains: f.chains, elems: kept, sets: f.sets}
+			f = &fragment{chains: f.chains, elems: kept, sets: f.sets}
+		}
+		desired[k] = f
+		if b.desired[k] != f {
+			b.pending[k] = true
 		}
 	}
+	for k := range b.desired {
+		if _, ok := desired[k]; !ok {
+			b.pending[k] = true
+		}
+	}
+	b.desired = desired
 }
 
-// Sync implements proxy.Backend. A partial sync that the kernel refuses (someone changed the table by
-// hand) is retried as a full sync at once.
+// maxPartialMessages bounds a partial sync: beyond it (a change touching thousands of Services) one
+// nft transaction rewriting the table is cheaper than that many netlink messages and their acks.
+const maxPartialMessages = 20000
+
+// Sync implements proxy.Backend. A partial sync is one netlink batch with only the changed chains,
+// rules, map elements and sets. A partial sync that the kernel refuses (someone changed the table by
+// hand) is retried as a full sync at once; LastFallback says why.
 func (b *Backend) Sync(ctx context.Context, snap *proxy.Snapshot, full bool) (proxy.RuleCounts, error) {
-	frags := b.fragments(snap)
+	b.fragments(snap)
+	b.lastFallback = nil
 	if !full && b.synced {
-		script := b.partialScript(frags)
-		if script.Len() == 0 {
+		if len(b.pending) == 0 {
 			return b.counts(), nil
 		}
-		if _, err := b.cfg.Runner.Run(ctx, []byte(script.String()), "nft", "-f", "-"); err == nil {
-			b.applied = frags
+		ch := b.diff()
+		if ch.empty() {
+			b.markApplied()
 			return b.counts(), nil
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if ch.messages() <= maxPartialMessages {
+			err := b.nl.apply(ch)
+			if err == nil {
+				b.markApplied()
+				return b.counts(), nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			b.lastFallback = err
+		} else {
+			b.lastFallback = fmt.Errorf("%d changes: a full sync is cheaper", ch.messages())
 		}
 	}
-	if err := b.fullSync(ctx, frags); err != nil {
+	if err := b.fullSync(ctx, b.desired); err != nil {
 		b.synced = false
 		return nil, err
 	}
-	b.applied = frags
+	b.applied = maps.Clone(b.desired)
+	clear(b.pending)
 	b.synced = true
 	return b.counts(), nil
+}
+
+// markApplied records that the kernel now holds the pending Services' desired fragments.
+func (b *Backend) markApplied() {
+	for k := range b.pending {
+		if f, ok := b.desired[k]; ok {
+			b.applied[k] = f
+		} else {
+			delete(b.applied, k)
+		}
+	}
+	clear(b.pending)
 }
 
 func (b *Backend) fullSync(ctx context.Context, frags map[proxy.ServiceKey]*fragment) error {
@@ -203,12 +337,28 @@ func (b *Backend) existing(ctx context.Context) (chains, sets map[string]bool, e
 	return chains, sets, nil
 }
 
+func sortedKeySet(m map[proxy.ServiceKey]bool) []proxy.ServiceKey {
+	keys := make([]proxy.ServiceKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
+func compareKeys(a, b proxy.ServiceKey) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
 func sortedKeys(frags map[proxy.ServiceKey]*fragment) []proxy.ServiceKey {
 	keys := make([]proxy.ServiceKey, 0, len(frags))
 	for k := range frags {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b proxy.ServiceKey) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(keys, compareKeys)
 	return keys
 }
 
@@ -290,21 +440,12 @@ func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existingChain
 	return s.String()
 }
 
-// partialScript changes only what differs between the applied fragments and frags, in an order the
-// kernel accepts within one transaction: new chains exist before anything jumps to them, and a chain
-// is deleted only after every map element and rule referring to it is gone.
-func (b *Backend) partialScript(frags map[proxy.ServiceKey]*fragment) *strings.Builder {
-	var addChains, delElems, flushChains, addRules, addElems, delChains, addSets, delSets strings.Builder
-	t := b.table
-	keys := map[proxy.ServiceKey]bool{}
-	for k := range frags {
-		keys[k] = true
-	}
-	for k := range b.applied {
-		keys[k] = true
-	}
-	for k := range keys {
-		oldF, newF := b.applied[k], frags[k]
+// diff computes what differs between the applied and the desired fragments of the pending Services,
+// so its cost follows the change, not the table.
+func (b *Backend) diff() *changes {
+	c := &changes{}
+	for _, k := range sortedKeySet(b.pending) {
+		oldF, newF := b.applied[k], b.desired[k]
 		if oldF == newF {
 			continue
 		}
@@ -315,27 +456,27 @@ func (b *Backend) partialScript(frags map[proxy.ServiceKey]*fragment) *strings.B
 			newF = &fragment{}
 		}
 		oldChains := map[string]chain{}
-		for _, c := range oldF.chains {
-			oldChains[c.name] = c
+		for _, ch := range oldF.chains {
+			oldChains[ch.name] = ch
 		}
 		newChains := map[string]bool{}
-		for _, c := range newF.chains {
-			newChains[c.name] = true
-			old, existed := oldChains[c.name]
-			if existed && slices.Equal(old.rules, c.rules) {
+		for _, ch := range newF.chains {
+			newChains[ch.name] = true
+			old, existed := oldChains[ch.name]
+			if existed && slices.Equal(old.rules, ch.rules) {
 				continue
 			}
 			if existed {
-				fmt.Fprintf(&flushChains, "flush chain %s %s\n", t, c.name)
+				c.flushChains = append(c.flushChains, ch.name)
 			} else {
-				fmt.Fprintf(&addChains, "add chain %s %s\n", t, c.name)
+				c.addChains = append(c.addChains, ch.name)
 			}
-			writeRules(&addRules, t, c.name, c.rules)
+			c.addRules = append(c.addRules, ch)
 		}
-		for _, c := range oldF.chains {
-			if !newChains[c.name] {
-				fmt.Fprintf(&flushChains, "flush chain %s %s\n", t, c.name)
-				fmt.Fprintf(&delChains, "delete chain %s %s\n", t, c.name)
+		for _, ch := range oldF.chains {
+			if !newChains[ch.name] {
+				c.flushChains = append(c.flushChains, ch.name)
+				c.delChains = append(c.delChains, ch.name)
 			}
 		}
 		oldElems := map[[2]string]string{}
@@ -348,12 +489,12 @@ func (b *Backend) partialScript(frags map[proxy.ServiceKey]*fragment) *strings.B
 		}
 		for _, e := range oldF.elems {
 			if v, ok := newElems[[2]string{e.m, e.key}]; !ok || v != e.value {
-				fmt.Fprintf(&delElems, "delete element %s %s { %s }\n", t, e.m, e.key)
+				c.delElems = append(c.delElems, e)
 			}
 		}
 		for _, e := range newF.elems {
 			if v, ok := oldElems[[2]string{e.m, e.key}]; !ok || v != e.value {
-				fmt.Fprintf(&addElems, "add element %s %s { %s : %s }\n", t, e.m, e.key, e.value)
+				c.addElems = append(c.addElems, e)
 			}
 		}
 		oldSets := map[string]bool{}
@@ -364,20 +505,16 @@ func (b *Backend) partialScript(frags map[proxy.ServiceKey]*fragment) *strings.B
 		for _, st := range newF.sets {
 			newSets[st.name] = true
 			if !oldSets[st.name] {
-				fmt.Fprintf(&addSets, "add set %s %s %s\n", t, st.name, st.decl)
+				c.addSets = append(c.addSets, st)
 			}
 		}
 		for _, st := range oldF.sets {
 			if !newSets[st.name] {
-				fmt.Fprintf(&delSets, "delete set %s %s\n", t, st.name)
+				c.delSets = append(c.delSets, st.name)
 			}
 		}
 	}
-	var s strings.Builder
-	for _, part := range []*strings.Builder{&addSets, &addChains, &delElems, &flushChains, &addRules, &addElems, &delChains, &delSets} {
-		s.WriteString(part.String())
-	}
-	return &s
+	return c
 }
 
 // Cleanup deletes the table; a missing table is not an error.
@@ -387,9 +524,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 	if _, err := b.cfg.Runner.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("deleting table %s: %w", b.table, err)
 	}
-	b.applied = map[proxy.ServiceKey]*fragment{}
-	b.cache = map[proxy.ServiceKey]cacheEntry{}
-	b.synced = false
+	b.reset()
 	return nil
 }
 
@@ -438,12 +573,6 @@ func writeBlockRules(s *strings.Builder, rules []string) {
 		s.WriteByte('\n')
 	}
 	s.WriteString("}\n")
-}
-
-func writeRules(s *strings.Builder, table, chainName string, rules []string) {
-	for _, r := range rules {
-		fmt.Fprintf(s, "add rule %s %s %s\n", table, chainName, r)
-	}
 }
 
 // writeElements adds elements in batches, keeping each command line of a reasonable size.

@@ -54,7 +54,7 @@ func BenchmarkFullSync(b *testing.B) {
 			netnstest.Require(b)
 			ns := netnstest.New(b)
 			store := benchStore(n)
-			be := New(Config{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Runner: ExecRunner{Prefix: ns.Prefix()}})
+			be := New(Config{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Runner: ExecRunner{Prefix: ns.Prefix()}, NetNS: ns.Path()})
 			ctx := context.Background()
 			start := time.Now()
 			counts, err := be.Sync(ctx, store.Snapshot(), true)
@@ -81,7 +81,7 @@ func BenchmarkIncrementalSync(b *testing.B) {
 			netnstest.Require(b)
 			ns := netnstest.New(b)
 			store := benchStore(n)
-			be := New(Config{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Runner: ExecRunner{Prefix: ns.Prefix()}})
+			be := New(Config{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Runner: ExecRunner{Prefix: ns.Prefix()}, NetNS: ns.Path()})
 			ctx := context.Background()
 			counts, err := be.Sync(ctx, store.Snapshot(), true)
 			if err != nil {

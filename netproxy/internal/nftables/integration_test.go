@@ -42,13 +42,19 @@ func (c *cluster) newBackend() *Backend {
 	return New(Config{
 		ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
 		Runner:       ExecRunner{Prefix: c.node.Prefix()},
+		NetNS:        c.node.Path(),
 	})
 }
 
+// sync programs the store's state; a partial sync must really be one (over netlink), not a fallback
+// to a full sync.
 func (c *cluster) sync(full bool) {
 	c.t.Helper()
 	if _, err := c.b.Sync(context.Background(), c.store.Snapshot(), full); err != nil {
 		c.t.Fatalf("sync: %v", err)
+	}
+	if err := c.b.LastFallback(); err != nil {
+		c.t.Fatalf("partial sync fell back to a full sync: %v", err)
 	}
 }
 
@@ -411,5 +417,115 @@ func TestEstablishedConnectionSurvivesReprogramming(t *testing.T) {
 		if name != first {
 			t.Fatalf("established connection moved from %s to %s after step %d", first, name, i)
 		}
+	}
+}
+
+// TestPartialSyncWritesWhatFullSyncWrites checks the netlink encoding of every rule form a Service can
+// produce: chains written by a partial sync (netlink) list exactly like those a full sync (nft -f)
+// writes for the same Services.
+func TestPartialSyncWritesWhatFullSyncWrites(t *testing.T) {
+	c := newCluster(t)
+	c.b.cfg.ClusterCIDRs = append(c.b.cfg.ClusterCIDRs, netip.MustParsePrefix("10.240.0.0/12"), netip.MustParsePrefix("fd00:10::/56"))
+	c.sync(true)
+	eps := func(svc string, ips ...string) {
+		sl := &proxy.EndpointSlice{
+			Key:     proxy.EndpointSliceKey{Namespace: "default", Name: svc + "-abc"},
+			Service: proxy.ServiceKey{Namespace: "default", Name: svc}, AddressType: proxy.IPv4,
+			Ports: []proxy.EndpointPort{{Name: "http", Protocol: proxy.TCP, Port: 8080}, {Name: "dns", Protocol: proxy.UDP, Port: 5353}},
+		}
+		if strings.Contains(ips[0], ":") {
+			sl.AddressType = proxy.IPv6
+		}
+		for i, ip := range ips {
+			node := nodeName
+			if i%2 == 1 {
+				node = "node-b"
+			}
+			sl.Endpoints = append(sl.Endpoints, proxy.Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: true, Serving: true, NodeName: node})
+		}
+		c.store.UpsertSlice(sl)
+	}
+	for _, tc := range []struct {
+		name   string
+		vip    string
+		mutate func(*proxy.Service)
+		ips    []string
+	}{
+		{"cluster IP and node ports", "10.96.0.50", nil, []string{"10.244.0.10", "10.244.0.11", "10.244.0.12"}},
+		{"ClientIP affinity", "10.96.0.51", func(s *proxy.Service) { s.AffinityClientIP = true; s.AffinityTimeout = 90 * time.Second }, []string{"10.244.0.10", "10.244.0.11"}},
+		{"externalTrafficPolicy Local with external IPs", "10.96.0.52", func(s *proxy.Service) {
+			s.ExternalLocal = true
+			s.ExternalIPs = []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+		}, []string{"10.244.0.10", "10.244.0.11"}},
+		{"internalTrafficPolicy Local", "10.96.0.53", func(s *proxy.Service) { s.InternalLocal = true }, []string{"10.244.0.10", "10.244.0.11"}},
+		{"no endpoints", "10.96.0.54", nil, nil},
+		{"IPv6 with affinity", "fd00:96::54", func(s *proxy.Service) { s.AffinityClientIP = true }, []string{"fd00:10::a", "fd00:10::b"}},
+		{"SCTP", "10.96.0.55", func(s *proxy.Service) {
+			s.Ports = []proxy.ServicePort{{Name: "http", Protocol: proxy.SCTP, Port: 80, NodePort: 30100}}
+		}, []string{"10.244.0.10"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			name := strings.ReplaceAll(strings.ToLower(tc.name), " ", "-")
+			c.service(name, tc.vip, func(s *proxy.Service) {
+				s.Ports[0].NodePort, s.Ports[1].NodePort = 0, 0
+				if tc.mutate != nil {
+					tc.mutate(s)
+				}
+			})
+			if tc.ips != nil {
+				eps(name, tc.ips...)
+			}
+			c.sync(false)
+			partial := normalize(c.dump())
+			if !strings.Contains(partial, tc.vip+" . ") {
+				t.Fatalf("the partial sync wrote no map element for %s:\n%s", tc.vip, partial)
+			}
+			fresh := c.newBackend()
+			fresh.cfg.ClusterCIDRs = c.b.cfg.ClusterCIDRs
+			if _, err := fresh.Sync(context.Background(), c.store.Snapshot(), true); err != nil {
+				t.Fatal(err)
+			}
+			if full := normalize(c.dump()); full != partial {
+				t.Fatalf("partial sync (netlink) left\n%s\nfull sync (nft) writes\n%s", partial, full)
+			}
+		})
+	}
+}
+
+func TestPartialSyncRefusedByTheKernelFallsBackToAFullSync(t *testing.T) {
+	c := newCluster(t, "web-1", "web-2")
+	c.service("web", "10.96.0.50")
+	c.endpoints("web", []string{"web-1"})
+	c.sync(true)
+	want := func() string {
+		fresh := c.newBackend()
+		if _, err := fresh.Sync(context.Background(), c.store.Snapshot(), true); err != nil {
+			t.Fatal(err)
+		}
+		return normalize(c.dump())
+	}
+	// Someone deletes the Service's chains by hand: the partial batch that flushes them fails as a whole.
+	c.node.Run("nft", "flush", "map", "inet", "skiff", "service-ips")
+	c.node.Run("nft", "flush", "map", "inet", "skiff", "service-nodeports")
+	for _, ch := range c.b.applied[proxy.ServiceKey{Namespace: "default", Name: "web"}].chains {
+		c.node.Run("nft", "flush", "chain", "inet", "skiff", ch.name)
+	}
+	for _, ch := range c.b.applied[proxy.ServiceKey{Namespace: "default", Name: "web"}].chains {
+		c.node.Run("nft", "delete", "chain", "inet", "skiff", ch.name)
+	}
+	c.endpoints("web", []string{"web-1", "web-2"})
+	if _, err := c.b.Sync(context.Background(), c.store.Snapshot(), false); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if c.b.LastFallback() == nil {
+		t.Fatal("the partial sync succeeded on a table missing the chains it flushes; want a refusal and a full sync")
+	}
+	got := normalize(c.dump())
+	if w := want(); got != w {
+		t.Fatalf("after the fallback full sync the table is\n%s\nwant\n%s", got, w)
+	}
+	if answers, err := c.answers("tcp", "10.96.0.50:80", 30); err != nil || len(answers) != 2 {
+		t.Fatalf("after the repair requests reached %v (%v), want both pods", answers, err)
 	}
 }

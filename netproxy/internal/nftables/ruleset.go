@@ -63,8 +63,10 @@ type element struct {
 
 // affinitySet is a per-endpoint set of client addresses with a timeout.
 type affinitySet struct {
-	name string
-	decl string
+	name           string
+	decl           string // in nft syntax, for full syncs
+	v6             bool
+	timeoutSeconds int
 }
 
 // fragment is everything one Service contributes to the table.
@@ -170,7 +172,8 @@ func (b *Backend) servicePort(f *fragment, fam ipFamily, snap *proxy.Snapshot, s
 			// The timeout is part of the set's identity: changing it makes a new set.
 			set := hashName(prefixAffinity, fmt.Sprintf("%s/%ds", id, int(timeout.Seconds())))
 			affSets[ap] = set
-			f.sets = append(f.sets, affinitySet{name: set, decl: fmt.Sprintf("{ type %s; flags dynamic,timeout; timeout %ds; }", fam.addrType, int(timeout.Seconds()))})
+			f.sets = append(f.sets, affinitySet{name: set, v6: fam.v6, timeoutSeconds: int(timeout.Seconds()),
+				decl: fmt.Sprintf("{ type %s; flags dynamic,timeout; timeout %ds; }", fam.addrType, int(timeout.Seconds()))})
 			rules = append(rules, fmt.Sprintf("update @%s { %s saddr }", set, fam.ip))
 		}
 		to := e.IP.String()

@@ -109,14 +109,41 @@ func TestServiceFragment(t *testing.T) {
 
 func TestConflictingKeysKeepOneOwner(t *testing.T) {
 	b := New(Config{})
-	mk := func(name string) *proxy.Service {
-		return &proxy.Service{Key: proxy.ServiceKey{Namespace: "ns", Name: name}, ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.5")},
+	mk := func(name, vip string) *proxy.Service {
+		return &proxy.Service{Key: proxy.ServiceKey{Namespace: "ns", Name: name}, ClusterIPs: []netip.Addr{netip.MustParseAddr(vip)},
 			Ports: []proxy.ServicePort{{Name: "http", Protocol: proxy.TCP, Port: 80}}}
 	}
-	a, z := mk("a"), mk("z")
-	snap := &proxy.Snapshot{Services: map[proxy.ServiceKey]*proxy.Service{a.Key: a, z.Key: z}}
-	frags := b.fragments(snap)
-	if len(frags[a.Key].elems) != 1 || len(frags[z.Key].elems) != 0 {
-		t.Fatalf("both Services claim 10.96.0.5:80: a has %v, z has %v; want a only", frags[a.Key].elems, frags[z.Key].elems)
+	snap := &proxy.Snapshot{Services: map[proxy.ServiceKey]*proxy.Service{}}
+	a, z := proxy.ServiceKey{Namespace: "ns", Name: "a"}, proxy.ServiceKey{Namespace: "ns", Name: "z"}
+	steps := []struct {
+		name         string
+		services     []*proxy.Service
+		wantA, wantZ int // map elements each keeps
+	}{
+		{"distinct VIPs", []*proxy.Service{mk("a", "10.96.0.5"), mk("z", "10.96.0.6")}, 1, 1},
+		{"z takes a's VIP: the first in name order keeps it", []*proxy.Service{mk("a", "10.96.0.5"), mk("z", "10.96.0.5")}, 1, 0},
+		{"a is deleted: z gets the VIP", []*proxy.Service{mk("z", "10.96.0.5")}, 0, 1},
+		{"a comes back with the VIP z holds: a keeps it again", []*proxy.Service{mk("a", "10.96.0.5"), mk("z", "10.96.0.5")}, 1, 0},
+		{"z moves away: both have theirs", []*proxy.Service{mk("a", "10.96.0.5"), mk("z", "10.96.0.7")}, 1, 1},
 	}
+	for _, st := range steps {
+		snap = &proxy.Snapshot{Services: map[proxy.ServiceKey]*proxy.Service{}}
+		for _, s := range st.services {
+			snap.Services[s.Key] = s
+		}
+		b.fragments(snap)
+		if got := len(b.desired[a].elemsOrNil()); got != st.wantA {
+			t.Errorf("%s: a has %d map elements, want %d", st.name, got, st.wantA)
+		}
+		if got := len(b.desired[z].elemsOrNil()); got != st.wantZ {
+			t.Errorf("%s: z has %d map elements, want %d", st.name, got, st.wantZ)
+		}
+	}
+}
+
+func (f *fragment) elemsOrNil() []element {
+	if f == nil {
+		return nil
+	}
+	return f.elems
 }

@@ -1,0 +1,173 @@
+package nftables
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	nft "github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/mdlayher/netlink"
+)
+
+// changes is the difference between two states of the table that a partial sync applies, grouped in
+// the order one transaction must apply them: a set or chain exists before anything refers to it, and
+// is deleted only after every rule and map element referring to it is gone.
+type changes struct {
+	addSets     []affinitySet
+	addChains   []string
+	delElems    []element
+	flushChains []string
+	addRules    []chain // rules appended to (new or flushed) chains
+	addElems    []element
+	delChains   []string
+	delSets     []string
+}
+
+func (c *changes) empty() bool {
+	return len(c.addSets)+len(c.addChains)+len(c.delElems)+len(c.flushChains)+len(c.addRules)+
+		len(c.addElems)+len(c.delChains)+len(c.delSets) == 0
+}
+
+// messages is how many netlink messages applying c takes.
+func (c *changes) messages() int {
+	n := len(c.addSets) + len(c.addChains) + len(c.delElems) + len(c.flushChains) + len(c.addElems) + len(c.delChains) + len(c.delSets)
+	for _, ch := range c.addRules {
+		n += len(ch.rules)
+	}
+	return n
+}
+
+// netlinkWriter applies changes to the table as one nf_tables netlink batch: the kernel commits the
+// whole batch or none of it, like an `nft -f` transaction, but nothing is read from the kernel first.
+// (nft 1.0.6 reads every chain of the table into its cache before applying even one rule, which makes
+// a one-endpoint change cost as much as listing 100,000 chains.)
+type netlinkWriter struct {
+	table  *nft.Table
+	netns  string   // path of the network namespace to program; "" for the current one
+	nsFile *os.File // opened on first use
+	// timeout bounds one batch's round trip, so a kernel that never answers cannot hang the sync loop.
+	timeout time.Duration
+}
+
+func newNetlinkWriter(table, netns string) *netlinkWriter {
+	return &netlinkWriter{table: &nft.Table{Family: nft.TableFamilyINet, Name: table}, netns: netns, timeout: 30 * time.Second}
+}
+
+func (w *netlinkWriter) conn() (*nft.Conn, error) {
+	deadline := nft.SockOption(func(c *netlink.Conn) error {
+		// Acknowledgements of a big batch queue up before the first one is read.
+		_ = c.SetReadBuffer(8 << 20)
+		return c.SetDeadline(time.Now().Add(w.timeout))
+	})
+	opts := []nft.ConnOption{nft.WithSockOptions(deadline)}
+	if w.netns != "" {
+		if w.nsFile == nil {
+			f, err := os.Open(w.netns)
+			if err != nil {
+				return nil, fmt.Errorf("opening network namespace %s: %w", w.netns, err)
+			}
+			w.nsFile = f
+		}
+		opts = append(opts, nft.WithNetNSFd(int(w.nsFile.Fd())))
+	}
+	return nft.New(opts...)
+}
+
+// apply sends c as one batch. An error means the kernel applied nothing.
+func (w *netlinkWriter) apply(c *changes) error {
+	cc, err := w.conn()
+	if err != nil {
+		return err
+	}
+	t := w.table
+	for _, s := range c.addSets {
+		set := &nft.Set{Table: t, Name: s.name, KeyType: nft.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian,
+			Dynamic: true, HasTimeout: true, Timeout: time.Duration(s.timeoutSeconds) * time.Second, Size: 65535}
+		if s.v6 {
+			set.KeyType = nft.TypeIP6Addr
+		}
+		if err := cc.AddSet(set, nil); err != nil {
+			return fmt.Errorf("set %s: %w", s.name, err)
+		}
+	}
+	for _, name := range c.addChains {
+		cc.AddChain(&nft.Chain{Table: t, Name: name})
+	}
+	if err := w.elements(cc, c.delElems, false); err != nil {
+		return err
+	}
+	for _, name := range c.flushChains {
+		cc.FlushChain(&nft.Chain{Table: t, Name: name})
+	}
+	for _, ch := range c.addRules {
+		target := &nft.Chain{Table: t, Name: ch.name}
+		for _, r := range ch.rules {
+			exprs, err := compileRule(r)
+			if err != nil {
+				return fmt.Errorf("chain %s: %w", ch.name, err)
+			}
+			cc.AddRule(&nft.Rule{Table: t, Chain: target, Exprs: exprs})
+		}
+	}
+	if err := w.elements(cc, c.addElems, true); err != nil {
+		return err
+	}
+	for _, name := range c.delChains {
+		cc.DelChain(&nft.Chain{Table: t, Name: name})
+	}
+	for _, name := range c.delSets {
+		cc.DelSet(&nft.Set{Table: t, Name: name})
+	}
+	if err := cc.Flush(); err != nil {
+		if errors.Is(err, syscall.ENOBUFS) {
+			return fmt.Errorf("netlink batch of %d messages overflowed the socket buffer: %w", c.messages(), err)
+		}
+		return fmt.Errorf("netlink batch of %d messages: %w", c.messages(), err)
+	}
+	return nil
+}
+
+// elements adds or deletes verdict map elements, one message per map.
+func (w *netlinkWriter) elements(cc *nft.Conn, elems []element, add bool) error {
+	byMap := map[string][]nft.SetElement{}
+	var order []string
+	for _, e := range elems {
+		key, err := compileKey(e.key)
+		if err != nil {
+			return fmt.Errorf("map %s: %w", e.m, err)
+		}
+		se := nft.SetElement{Key: key}
+		if add {
+			if se.VerdictData, err = compileVerdict(e.value); err != nil {
+				return fmt.Errorf("map %s element %s: %w", e.m, e.key, err)
+			}
+		}
+		if _, ok := byMap[e.m]; !ok {
+			order = append(order, e.m)
+		}
+		byMap[e.m] = append(byMap[e.m], se)
+	}
+	for _, m := range order {
+		set := &nft.Set{Table: w.table, Name: m, IsMap: true}
+		var err error
+		if add {
+			err = cc.SetAddElements(set, byMap[m])
+		} else {
+			err = cc.SetDeleteElements(set, byMap[m])
+		}
+		if err != nil {
+			return fmt.Errorf("map %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+func (w *netlinkWriter) close() {
+	if w.nsFile != nil {
+		w.nsFile.Close()
+		w.nsFile = nil
+	}
+}
