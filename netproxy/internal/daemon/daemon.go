@@ -14,6 +14,7 @@ import (
 	"github.com/skiffhq/skiff/shared/component"
 
 	"github.com/skiffhq/skiff/netproxy/internal/dns"
+	"github.com/skiffhq/skiff/netproxy/internal/healthcheck"
 	"github.com/skiffhq/skiff/netproxy/internal/ipvs"
 	"github.com/skiffhq/skiff/netproxy/internal/nftables"
 	"github.com/skiffhq/skiff/netproxy/internal/proxy"
@@ -51,7 +52,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 
 	reg := component.NewRegistry()
 	store := proxy.NewStore(cfg.NodeName)
-	proxier, err := proxy.NewProxier(proxy.Config{MinSyncPeriod: cfg.MinSyncPeriod, SyncPeriod: cfg.SyncPeriod}, store, backend, reg, log)
+	hc := healthcheck.New(nil, store.Snapshot, log)
+	afterSync := func(snap *proxy.Snapshot) {
+		if err := hc.Sync(snap); err != nil {
+			log.Warn("health-check node ports", zap.Error(err))
+		}
+	}
+	proxier, err := proxy.NewProxier(proxy.Config{MinSyncPeriod: cfg.MinSyncPeriod, SyncPeriod: cfg.SyncPeriod, AfterSync: afterSync}, store, backend, reg, log)
 	if err != nil {
 		return err
 	}
@@ -68,7 +75,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 
 	runs := []component.Runnable{
-		health.Run, metrics.Run, proxier.Run,
+		health.Run, metrics.Run, proxier.Run, hc.Run,
 		func(ctx context.Context) error { return src.Run(ctx, proxier.SetReady) },
 	}
 	if p.clusterDNS.IsValid() {

@@ -273,8 +273,9 @@ func (b *Backend) Sync(ctx context.Context, snap *proxy.Snapshot, _ bool) (proxy
 			}
 		}
 	}
-	script, elems := b.masqueradeScript(want)
+	script, elems, hairpin := b.masqueradeScript(want)
 	counts["masquerade_set_elements"] = elems
+	counts["hairpin_set_elements"] = hairpin
 	if _, err := b.cfg.Runner.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
 		errs = append(errs, fmt.Errorf("applying masquerade rules: %w", err))
 	}
@@ -352,8 +353,9 @@ func (b *Backend) syncDestinations(spec *ipvs.Service, vs *virtualServer, exists
 }
 
 // masqueradeScript writes the masquerade table: marks for cluster IP clients outside the pod network
-// and for node ports with externalTrafficPolicy Cluster, masquerade in postrouting.
-func (b *Backend) masqueradeScript(want map[string]*virtualServer) (string, int) {
+// and for node ports with externalTrafficPolicy Cluster, masquerade in postrouting, and masquerade of
+// hairpin traffic (a real server that is also the client).
+func (b *Backend) masqueradeScript(want map[string]*virtualServer) (script string, masqElems, hairpinElems int) {
 	t := "inet " + b.cfg.Table
 	var s strings.Builder
 	fmt.Fprintf(&s, "add table %s { comment \"IPVS masquerading, programmed by skiff-netproxy\"; }\nflush table %s\n", t, t)
@@ -368,6 +370,9 @@ func (b *Backend) masqueradeScript(want map[string]*virtualServer) (string, int)
 	sets := []struct{ name, typ string }{
 		{"cluster-ips", "ipv4_addr . inet_proto . inet_service"}, {"cluster-ips6", "ipv6_addr . inet_proto . inet_service"},
 		{"node-ports", "inet_proto . inet_service"},
+		// Hairpin: a pod reaching itself through a virtual server (real server address . protocol .
+		// port . the same address as source), as kube-proxy's KUBE-LOOP-BACK ipset does.
+		{"hairpin", "ipv4_addr . inet_proto . inet_service . ipv4_addr"}, {"hairpin6", "ipv6_addr . inet_proto . inet_service . ipv6_addr"},
 	}
 	for _, st := range sets {
 		fmt.Fprintf(&s, "add set %s %s { type %s; }\nflush set %s %s\n", t, st.name, st.typ, t, st.name)
@@ -385,13 +390,27 @@ func (b *Backend) masqueradeScript(want map[string]*virtualServer) (string, int)
 		fmt.Fprintf(&s, "add rule %s nat-prerouting %s\nadd rule %s nat-output %s\n", t, r, t, r)
 	}
 	fmt.Fprintf(&s, "add rule %s mark-for-masquerade meta mark set meta mark | 0x4000\n", t)
+	fmt.Fprintf(&s, "add rule %s nat-postrouting ip daddr . meta l4proto . th dport . ip saddr @hairpin masquerade\n", t)
+	fmt.Fprintf(&s, "add rule %s nat-postrouting ip6 daddr . meta l4proto . th dport . ip6 saddr @hairpin6 masquerade\n", t)
 	fmt.Fprintf(&s, "add rule %s nat-postrouting meta mark & 0x4000 == 0 return\n", t)
 	fmt.Fprintf(&s, "add rule %s nat-postrouting meta mark set meta mark ^ 0x4000\n", t)
 	fmt.Fprintf(&s, "add rule %s nat-postrouting masquerade fully-random\n", t)
 	elems := map[string][]string{}
 	seenNP := map[string]bool{}
+	seenHairpin := map[string]bool{}
 	for _, key := range sortedKeys(want) {
 		vs := want[key]
+		for _, r := range vs.reals {
+			set := "hairpin"
+			if r.Addr().Is6() {
+				set = "hairpin6"
+			}
+			e := fmt.Sprintf("%s . %s . %d . %s", r.Addr(), vs.proto.Lower(), r.Port(), r.Addr())
+			if !seenHairpin[e] {
+				seenHairpin[e] = true
+				elems[set] = append(elems[set], e)
+			}
+		}
 		switch {
 		case vs.nodePort && vs.masquerade:
 			e := fmt.Sprintf("%s . %d", vs.proto.Lower(), vs.port)
@@ -407,14 +426,18 @@ func (b *Backend) masqueradeScript(want map[string]*virtualServer) (string, int)
 			elems[set] = append(elems[set], fmt.Sprintf("%s . %s . %d", vs.addr, vs.proto.Lower(), vs.port))
 		}
 	}
-	n := 0
+	n, hairpin := 0, 0
 	for _, st := range sets {
 		if len(elems[st.name]) > 0 {
 			fmt.Fprintf(&s, "add element %s %s { %s }\n", t, st.name, strings.Join(elems[st.name], ", "))
-			n += len(elems[st.name])
+			if strings.HasPrefix(st.name, "hairpin") {
+				hairpin += len(elems[st.name])
+			} else {
+				n += len(elems[st.name])
+			}
 		}
 	}
-	return s.String(), n
+	return s.String(), n, hairpin
 }
 
 // Cleanup removes the backend's virtual servers (those on the dummy interface's addresses and node

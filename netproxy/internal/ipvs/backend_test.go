@@ -158,6 +158,7 @@ func (f *fakeIPVS) state() []string {
 
 type fixture struct {
 	t     *testing.T
+	node  *netnstest.Node
 	k     *fakeIPVS
 	b     *Backend
 	store *proxy.Store
@@ -172,7 +173,7 @@ func newFixture(t *testing.T, scheduler string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, k: k, b: b, store: proxy.NewStore("n1")}
+	return &fixture{t: t, node: node, k: k, b: b, store: proxy.NewStore("n1")}
 }
 
 func (f *fixture) sync() proxy.RuleCounts {
@@ -317,4 +318,33 @@ func TestAvailableSaysWhyInOneLine(t *testing.T) {
 		t.Fatalf("on a kernel without IP_VS: got %q, want one line wrapping ErrNoIPVS that names --mode=nftables", err)
 	}
 	t.Log(err)
+}
+
+func TestHairpinTrafficIsMasqueraded(t *testing.T) {
+	f := newFixture(t, "")
+	f.service("web", "10.96.0.5")
+	f.endpoints("web", "10.244.0.2", "10.244.0.3", "!10.244.0.4")
+	counts := f.sync()
+	if counts["hairpin_set_elements"] != 2 {
+		t.Fatalf("hairpin_set_elements = %d, want 2 (one per usable real server)", counts["hairpin_set_elements"])
+	}
+	table := f.node.Run("nft", "list", "table", "inet", DefaultTable)
+	for _, want := range []string{
+		"ip daddr . meta l4proto . th dport . ip saddr @hairpin masquerade",
+		"10.244.0.2 . tcp . 8080 . 10.244.0.2",
+		"10.244.0.3 . tcp . 8080 . 10.244.0.3",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("masquerade table lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Contains(table, "10.244.0.4 . tcp") {
+		t.Errorf("an unready endpoint is in the hairpin set:\n%s", table)
+	}
+	// The endpoints go away: so do their hairpin elements.
+	f.endpoints("web")
+	f.sync()
+	if table := f.node.Run("nft", "list", "table", "inet", DefaultTable); strings.Contains(table, "10.244.0.2 . tcp") {
+		t.Errorf("hairpin element left after its endpoint went away:\n%s", table)
+	}
 }

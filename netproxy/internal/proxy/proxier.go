@@ -35,6 +35,9 @@ type Config struct {
 	MinSyncPeriod time.Duration
 	// SyncPeriod is how often a full resync runs even without changes.
 	SyncPeriod time.Duration
+	// AfterSync, if set, is called with the snapshot after every successful sync (the health-check
+	// node ports follow the Services programmed).
+	AfterSync func(*Snapshot)
 }
 
 // Proxier runs the sync loop: it waits until the informers have synced, then programs the backend on
@@ -184,6 +187,9 @@ func (p *Proxier) Sync(ctx context.Context, full bool) error {
 	}
 	for typ, n := range counts {
 		p.m.rules.WithLabelValues(p.backend.Name(), typ).Set(float64(n))
+	}
+	if p.cfg.AfterSync != nil {
+		p.cfg.AfterSync(snap)
 	}
 	p.log.Debug("synced", zap.String("backend", p.backend.Name()), zap.String("kind", kind),
 		zap.Int("services", len(snap.Services)), zap.Duration("took", took))

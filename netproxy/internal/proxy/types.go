@@ -45,6 +45,9 @@ type Service struct {
 	// ExternalLocal is externalTrafficPolicy: Local (node ports and external IPs reach local endpoints only,
 	// and keep the client's source address).
 	ExternalLocal bool
+	// HealthCheckNodePort is spec.healthCheckNodePort: with ExternalLocal, the node port on which the
+	// netproxy answers whether this node has local endpoints (0: none).
+	HealthCheckNodePort int32
 	// InternalLocal is internalTrafficPolicy: Local (cluster IP traffic reaches local endpoints only).
 	InternalLocal bool
 	// Headless is clusterIP: None: DNS answers with endpoint addresses, no rules are programmed.

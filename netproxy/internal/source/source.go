@@ -78,6 +78,9 @@ func ServiceFromAPI(s *corev1.Service) *proxy.Service {
 		}
 	}
 	out.ExternalLocal = (external || len(out.ExternalIPs) > 0) && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	if out.ExternalLocal && external {
+		out.HealthCheckNodePort = s.Spec.HealthCheckNodePort
+	}
 	out.InternalLocal = s.Spec.InternalTrafficPolicy != nil && *s.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal
 	return out
 }
