@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,5 +373,119 @@ func TestNodeAgentVolumes(t *testing.T) {
 		}
 		c.waitPod("nocfg", "Running once the configMap exists", 60*time.Second, running)
 		c.deletePod("nocfg")
+	})
+}
+
+// agentPods lists the pods the agent itself reports on its API (static pods included), from inside
+// the node's test host.
+func (c *nodeCluster) agentPods() ([]corev1.Pod, error) {
+	resp, err := c.host.HTTPClient().Get("http://" + c.host.IP + ":10250/pods")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var list corev1.PodList
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+func staticManifest(name, image string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  labels:
+    app: %s
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: %s
+    imagePullPolicy: IfNotPresent
+`, name, name, image)
+}
+
+func TestNodeAgentStaticPods(t *testing.T) {
+	slow(t)
+	c := startNodeCluster(t)
+	ctx := context.Background()
+	manifests := filepath.Join(c.rootDir, "manifests")
+	write := func(name string) {
+		if err := os.WriteFile(filepath.Join(manifests, name+".yaml"), []byte(staticManifest(name, c.image)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mirrorName := func(name string) string { return name + "-" + c.nodeName }
+
+	write("static-web")
+	mirror := c.waitPod(mirrorName("static-web"), "mirrored and Running", 120*time.Second, func(p *corev1.Pod) bool {
+		return running(p) && p.Annotations["kubernetes.io/config.mirror"] != "" && p.Annotations["kubernetes.io/config.source"] == "file"
+	})
+	if len(mirror.OwnerReferences) != 1 || mirror.OwnerReferences[0].Kind != "Node" || mirror.OwnerReferences[0].Name != c.nodeName {
+		t.Fatalf("mirror owner references %+v, want the Node", mirror.OwnerReferences)
+	}
+	before := mirror.Status.ContainerStatuses[0].ContainerID
+
+	t.Run("deleting the mirror pod does not stop the static pod; the mirror comes back", func(t *testing.T) {
+		if out, err := c.kubectl("delete", "pod", mirrorName("static-web"), "--wait=false"); err != nil {
+			t.Fatalf("kubectl delete: %v %s", err, out)
+		}
+		p := c.waitPod(mirrorName("static-web"), "recreated", 60*time.Second, func(p *corev1.Pod) bool {
+			return p.UID != mirror.UID && p.DeletionTimestamp == nil && running(p)
+		})
+		if cs := p.Status.ContainerStatuses[0]; cs.ContainerID != before || cs.RestartCount != 0 {
+			t.Fatalf("the static pod's container changed: before %s, now %+v", before, cs)
+		}
+	})
+
+	t.Run("a static pod starts with the apiserver stopped, and is mirrored when it returns", func(t *testing.T) {
+		c.stopAPIServer()
+		write("static-two")
+		var ip string
+		waitFor(t, 120*time.Second, "static-two running on the agent with the apiserver down", func() (bool, string) {
+			pods, err := c.agentPods()
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, p := range pods {
+				if p.Name == mirrorName("static-two") {
+					ip = p.Status.PodIP
+					return running(&p), describe(&p)
+				}
+			}
+			return false, fmt.Sprintf("%d pods, static-two not among them", len(pods))
+		})
+		body, err := httpGet(c.host, "http://"+ip+":8080/")
+		if err != nil || !strings.Contains(body, "hello from skiff busybox") {
+			t.Fatalf("static-two with the apiserver down: %q %v", body, err)
+		}
+		c.startAPIServer()
+		c.waitPod(mirrorName("static-two"), "mirrored once the apiserver is back", 120*time.Second, func(p *corev1.Pod) bool {
+			return running(p) && p.Status.PodIP == ip
+		})
+	})
+
+	t.Run("removing a manifest stops the pod and deletes its mirror", func(t *testing.T) {
+		for _, name := range []string{"static-web", "static-two"} {
+			if err := os.Remove(filepath.Join(manifests, name+".yaml")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, name := range []string{"static-web", "static-two"} {
+			waitFor(t, 60*time.Second, "mirror "+mirrorName(name)+" gone", func() (bool, string) {
+				p := c.getPod(mirrorName(name))
+				return p == nil, describe(p)
+			})
+		}
+		waitFor(t, 60*time.Second, "the agent to report no pods", func() (bool, string) {
+			pods, err := c.agentPods()
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(pods) == 0, fmt.Sprint(len(pods), " pods")
+		})
+		_ = ctx
 	})
 }

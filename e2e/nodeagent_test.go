@@ -51,6 +51,29 @@ type nodeCluster struct {
 	cms        *client.Resource[corev1.ConfigMap]
 	secrets    *client.Resource[corev1.Secret]
 	leases     *client.Resource[coordinationv1.Lease]
+	apiArgs    []string
+	apiLog     *os.File
+	api        *exec.Cmd // nil while stopped
+}
+
+// startAPIServer starts the apiserver (again, on the same port and data directory).
+func (c *nodeCluster) startAPIServer() {
+	api := exec.Command(filepath.Join(c.bin, "skiff-apiserver"), c.apiArgs...)
+	api.Stdout, api.Stderr = c.apiLog, c.apiLog
+	if err := api.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.api = api
+}
+
+// stopAPIServer stops the apiserver with SIGTERM and waits for it to exit.
+func (c *nodeCluster) stopAPIServer() {
+	if c.api == nil {
+		return
+	}
+	_ = c.api.Process.Signal(syscall.SIGTERM)
+	_ = c.api.Wait()
+	c.api = nil
 }
 
 func binDir(t testing.TB) string {
@@ -122,15 +145,12 @@ func startNodeCluster(t testing.TB) *nodeCluster {
 	// The apiserver, on loopback in the test's namespace.
 	port := freePort(t)
 	c.apiAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	api := exec.Command(filepath.Join(c.bin, "skiff-apiserver"), "--port", fmt.Sprint(port), "--data-dir", filepath.Join(dir, "etcd"))
 	apiLog, _ := os.Create(filepath.Join(dir, "apiserver.log"))
-	api.Stdout, api.Stderr = apiLog, apiLog
-	if err := api.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.apiArgs = []string{"--port", fmt.Sprint(port), "--data-dir", filepath.Join(dir, "etcd")}
+	c.apiLog = apiLog
+	c.startAPIServer()
 	t.Cleanup(func() {
-		_ = api.Process.Signal(syscall.SIGTERM)
-		_ = api.Wait()
+		c.stopAPIServer()
 		apiLog.Close()
 	})
 	waitFor(t, 60*time.Second, "the apiserver's /readyz", func() (bool, string) {

@@ -53,6 +53,7 @@ type config struct {
 	cniConfDir       string
 	cniBinDir        string
 	imagesDir        string
+	manifestDir      string
 	clusterDNS       []string
 	clusterDomain    string
 	address          string
@@ -109,6 +110,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.logDir, "pod-log-dir", c.logDir, "where container logs are written (default: <root-dir>/logs)")
 	fs.StringVar(&c.cniConfDir, "cni-conf-dir", c.cniConfDir, "CNI network configuration directory; a default bridge config is written there if it is empty")
 	fs.StringVar(&c.cniBinDir, "cni-bin-dir", c.cniBinDir, "CNI plugin binaries (colon-separated list)")
+	fs.StringVar(&c.manifestDir, "manifest-dir", c.manifestDir, "static pod manifests, run without an apiserver and mirrored into it (default: <root-dir>/manifests; \"none\" disables)")
 	fs.StringVar(&c.imagesDir, "images-dir", c.imagesDir, "directory of image tarballs (docker save or OCI layout) imported at start")
 	fs.StringSliceVar(&c.clusterDNS, "cluster-dns", c.clusterDNS, "nameserver(s) for pods with dnsPolicy ClusterFirst")
 	fs.StringVar(&c.clusterDomain, "cluster-domain", c.clusterDomain, "the cluster's DNS domain")
@@ -225,6 +227,12 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	if cfg.logDir == "" {
 		cfg.logDir = filepath.Join(cfg.rootDir, "logs")
 	}
+	switch cfg.manifestDir {
+	case "":
+		cfg.manifestDir = filepath.Join(cfg.rootDir, "manifests")
+	case "none":
+		cfg.manifestDir = ""
+	}
 	restCfg, err := client.Load(client.LoadOptions{Kubeconfig: cfg.kubeconfig, Server: cfg.server})
 	if err != nil {
 		return err
@@ -281,7 +289,7 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 		PodPidsLimit: cfg.podPidsLimit, Workers: cfg.workers,
 		LogMaxSize: logMax.Value(), LogMaxFiles: cfg.logMaxFiles,
 		ImageGC:  image.GCPolicy{HighPercent: cfg.imageGCHigh, LowPercent: cfg.imageGCLow},
-		Recorder: recorder,
+		Recorder: recorder, ManifestDir: cfg.manifestDir,
 	}, pods.NewAPI(c), rt, images, nw, reg, log)
 	if err != nil {
 		return err

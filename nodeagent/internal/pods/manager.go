@@ -23,6 +23,7 @@ import (
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
+	"github.com/skiffhq/skiff/nodeagent/internal/staticpod"
 	"github.com/skiffhq/skiff/nodeagent/internal/volume"
 )
 
@@ -52,6 +53,8 @@ type Config struct {
 	ImageGC image.GCPolicy
 	// Recorder writes the pods' events (nil: none).
 	Recorder *events.Recorder
+	// ManifestDir holds static pod manifests ("" for none).
+	ManifestDir string
 }
 
 // API is what the manager needs from the apiserver.
@@ -61,6 +64,7 @@ type API struct {
 	Secrets    *client.Resource[corev1.Secret]
 	PVCs       *client.Resource[corev1.PersistentVolumeClaim]
 	PVs        *client.Resource[corev1.PersistentVolume]
+	Nodes      *client.Resource[corev1.Node]
 }
 
 // NewAPI builds the typed clients.
@@ -71,6 +75,7 @@ func NewAPI(c *client.Client) API {
 		Secrets:    client.NewResource[corev1.Secret](c, client.ResourceInfo{Version: "v1", Resource: "secrets", Kind: "Secret", Namespaced: true}),
 		PVCs:       client.NewResource[corev1.PersistentVolumeClaim](c, client.ResourceInfo{Version: "v1", Resource: "persistentvolumeclaims", Kind: "PersistentVolumeClaim", Namespaced: true}),
 		PVs:        client.NewResource[corev1.PersistentVolume](c, client.ResourceInfo{Version: "v1", Resource: "persistentvolumes", Kind: "PersistentVolume"}),
+		Nodes:      client.NewResource[corev1.Node](c, client.ResourceInfo{Version: "v1", Resource: "nodes", Kind: "Node"}),
 	}
 }
 
@@ -112,6 +117,10 @@ type Manager struct {
 	probeMu sync.Mutex
 	probes  map[string]*containerProbes // by runtime container id
 
+	static       map[string]*corev1.Pod      // static pods by "namespace/name"
+	staticStatus map[string]corev1.PodStatus // their last computed status, for /pods without an apiserver
+	nodeUID      string                      // for mirror pods' owner reference
+
 	startLatency prometheus.Histogram
 	running      prometheus.Gauge
 	syncs        *prometheus.CounterVec
@@ -133,6 +142,7 @@ func New(cfg Config, api API, rt *runtime.Runtime, images *image.Store, net *net
 		records: map[string]*record{}, keys: map[string]string{}, watching: map[string]bool{},
 		terminating: map[string]bool{}, firstSeen: map[string]time.Time{}, reported: map[string]bool{},
 		recorder: cfg.Recorder, baseCtx: context.Background(), probes: map[string]*containerProbes{},
+		staticStatus: map[string]corev1.PodStatus{},
 		startLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "skiff_nodeagent_pod_start_duration_seconds",
 			Help:    "Time from the agent first seeing a pod to all of its containers running.",
@@ -207,16 +217,34 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer cancelInf()
 	infDone := make(chan error, 1)
 	go func() { infDone <- m.informer.Run(infCtx) }()
-	if !informer.WaitForCacheSync(ctx, m.informer) {
-		return ctx.Err()
+	if m.cfg.ManifestDir != "" {
+		// Known before anything is cleaned up, so that no static pod looks orphaned.
+		pods, _ := staticpod.Load(m.cfg.ManifestDir, m.cfg.NodeName)
+		m.setStaticPods(pods)
 	}
-	m.mu.Lock()
-	m.ready = true
-	m.mu.Unlock()
-	// Pods that vanished while the agent was down.
-	m.cleanupOrphans(ctx)
-	go m.housekeeping(ctx)
-	m.queue.Run(ctx, m.cfg.Workers, m.sync)
+	// Workers start at once: static pods run before (and without) the apiserver. API pods are only
+	// queued by the informer, and nothing is cleaned up before its cache is synced.
+	workersDone := make(chan struct{})
+	go func() {
+		m.queue.Run(ctx, m.cfg.Workers, m.sync)
+		close(workersDone)
+	}()
+	if m.cfg.ManifestDir != "" {
+		go func() {
+			if err := staticpod.Watch(ctx, m.cfg.ManifestDir, m.cfg.NodeName, 20*time.Second, m.log, m.setStaticPods); err != nil {
+				m.log.Error("static pods disabled", zap.Error(err))
+			}
+		}()
+	}
+	if informer.WaitForCacheSync(ctx, m.informer) {
+		m.mu.Lock()
+		m.ready = true
+		m.mu.Unlock()
+		// Pods that vanished while the agent was down.
+		m.cleanupOrphans(ctx)
+		go m.housekeeping(ctx)
+	}
+	<-workersDone
 	cancelInf()
 	if err := <-infDone; err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -259,11 +287,17 @@ func (m *Manager) housekeeping(ctx context.Context) {
 
 // cleanupOrphans stops and removes pods that have a record but no longer exist in the API.
 func (m *Manager) cleanupOrphans(ctx context.Context) {
+	if !m.isReady() {
+		return // an unsynced cache would make every pod look deleted
+	}
 	live := map[string]bool{}
 	for _, p := range m.informer.List() {
 		live[string(p.UID)] = true
 	}
 	m.mu.Lock()
+	for _, p := range m.static {
+		live[string(p.UID)] = true
+	}
 	var orphans []*record
 	for uid, r := range m.records {
 		if !live[uid] && !m.terminating[uid] {
@@ -328,8 +362,24 @@ func (m *Manager) watchExit(key, id string) {
 	}()
 }
 
-// Pods returns the pods the manager knows from the API, for the agent's /pods endpoint.
-func (m *Manager) Pods() []*corev1.Pod { return m.informer.List() }
+// Pods returns the pods the agent runs, for its /pods endpoint: the API's, with static pods in
+// place of their mirrors.
+func (m *Manager) Pods() []*corev1.Pod {
+	var out []*corev1.Pod
+	m.mu.Lock()
+	for key, p := range m.static {
+		cp := *p
+		cp.Status = m.staticStatus[key]
+		out = append(out, &cp)
+	}
+	m.mu.Unlock()
+	for _, p := range m.informer.List() {
+		if _, static := m.staticPod(p.Namespace + "/" + p.Name); !static {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // ContainerLog says where a container's log is: the current attempt, or the previous one.
 func (m *Manager) ContainerLog(namespace, name, container string, previous bool) (path string, done func() bool, err error) {
@@ -444,6 +494,9 @@ var _ = metav1.Now
 // getPod returns the pod of key ("namespace/name"): a static pod from the manifest folder, else the
 // API's.
 func (m *Manager) getPod(key string) (*corev1.Pod, bool) {
+	if p, ok := m.staticPod(key); ok {
+		return p, true
+	}
 	return m.informer.Get(key)
 }
 

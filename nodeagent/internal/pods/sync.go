@@ -21,6 +21,7 @@ import (
 	"github.com/skiffhq/skiff/nodeagent/internal/image"
 	"github.com/skiffhq/skiff/nodeagent/internal/network"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
+	"github.com/skiffhq/skiff/nodeagent/internal/staticpod"
 	"github.com/skiffhq/skiff/nodeagent/internal/volume"
 )
 
@@ -38,9 +39,23 @@ func (m *Manager) sync(ctx context.Context, key string) error {
 }
 
 func (m *Manager) syncPod(ctx context.Context, key string) error {
-	pod, ok := m.informer.Get(key)
+	pod, ok := m.getPod(key)
 	if !ok {
 		m.cleanupOrphans(ctx)
+		return nil
+	}
+	// statusTarget is the API object the status is written to: the pod, or a static pod's mirror.
+	statusTarget := pod
+	if staticpod.IsStatic(pod) {
+		statusTarget = m.syncMirror(ctx, pod)
+		p := *pod
+		if statusTarget != nil {
+			p.Status = statusTarget.Status
+		}
+		pod = &p
+	} else if staticpod.IsMirror(pod) {
+		// The mirror of a static pod whose manifest is gone: it never runs as an API pod.
+		m.deleteOrphanMirror(ctx, pod)
 		return nil
 	}
 	uid := string(pod.UID)
@@ -156,8 +171,15 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		m.finish(ctx, r)
 	}
 	m.observeStart(pod, status)
-	if err := m.writeStatus(ctx, pod, status); err != nil {
-		return err
+	if staticpod.IsStatic(pod) {
+		m.mu.Lock()
+		m.staticStatus[key] = status
+		m.mu.Unlock()
+	}
+	if statusTarget != nil {
+		if err := m.writeStatus(ctx, statusTarget, status); err != nil {
+			return err
+		}
 	}
 	if sandboxErr != nil {
 		var ve *volume.Error
@@ -683,6 +705,16 @@ func (m *Manager) terminate(ctx context.Context, pod *corev1.Pod, r *record, gra
 		_ = os.RemoveAll(filepath.Join(m.cfg.LogDir, fmt.Sprintf("%s_%s_%s", r.Namespace, r.Name, r.UID)))
 	}
 	if pod == nil {
+		return nil
+	}
+	if staticpod.IsStatic(pod) {
+		// A removed static pod: its mirror goes (a changed manifest's new pod replaces it itself).
+		if _, still := m.staticPod(pod.Namespace + "/" + pod.Name); !still {
+			if mirror, ok := m.informer.Get(pod.Namespace + "/" + pod.Name); ok && staticpod.IsMirror(mirror) {
+				m.deleteOrphanMirror(ctx, mirror)
+			}
+		}
+		m.log.Info("static pod stopped", zap.String("pod", pod.Namespace+"/"+pod.Name))
 		return nil
 	}
 	zero := int64(0)
