@@ -226,3 +226,9 @@ func IsAlreadyExists(err error) bool {
 
 // IsConflict reports whether err is (or maps to) a Conflict.
 func IsConflict(err error) bool { return ToStatus(err, Target{}).Reason == metav1.StatusReasonConflict }
+
+// NewTooManyRequests is 429 with a retry hint.
+func NewTooManyRequests(msg string, retryAfterSeconds int32) *metav1.Status {
+	return newStatus(http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests, msg,
+		&metav1.StatusDetails{RetryAfterSeconds: retryAfterSeconds})
+}

@@ -149,3 +149,40 @@ func Instrument(next http.Handler, m *Metrics, log *zap.Logger) http.Handler {
 		next.ServeHTTP(rec, r)
 	})
 }
+
+// Limits bound concurrent requests (Kubernetes's --max-requests-inflight and
+// --max-mutating-requests-inflight); watches and streams are not counted.
+type Limits struct {
+	MaxInflight         int
+	MaxMutatingInflight int
+}
+
+// DefaultLimits are Kubernetes's defaults.
+func DefaultLimits() Limits { return Limits{MaxInflight: 400, MaxMutatingInflight: 200} }
+
+// Limit answers 429 TooManyRequests (with Retry-After) once a limit is reached, so an overload sheds
+// requests instead of queueing them until every client times out.
+func Limit(next http.Handler, l Limits) http.Handler {
+	reads := make(chan struct{}, max(l.MaxInflight, 1))
+	writes := make(chan struct{}, max(l.MaxMutatingInflight, 1))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := parseRequestInfo(r)
+		if longRunning(r, info) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		slots := reads
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			slots = writes
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			st := apierrors.NewTooManyRequests("Too many requests, please try again later.", 1)
+			writeStatus(w, st, apierrors.Target{})
+		}
+	})
+}

@@ -35,6 +35,12 @@ func (a *API) watchOptions(q *request) (watchOptions, error) {
 	if err != nil {
 		return o, err
 	}
+	if q.info.Name != "" {
+		// GET .../pods/NAME?watch=true and the legacy /watch/.../pods/NAME watch one object.
+		if sel, err = parseSelector(q.res, q.query("labelSelector"), joinSelector(q.query("fieldSelector"), "metadata.name="+q.info.Name)); err != nil {
+			return o, err
+		}
+	}
 	o.sel = sel
 	o.rv = q.query("resourceVersion")
 	o.bookmarks = q.query("allowWatchBookmarks") == "true"
@@ -78,9 +84,21 @@ func (a *API) watchOptions(q *request) (watchOptions, error) {
 	return o, nil
 }
 
+func joinSelector(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "," + b
+}
+
+// watchWriteTimeout bounds how long one event may take to reach a client: a client that stops reading
+// is disconnected instead of holding its watch (and the store's events for it) forever.
+const watchWriteTimeout = 30 * time.Second
+
 // watchStream writes one watch response.
 type watchStream struct {
 	w       http.ResponseWriter
+	rc      *http.ResponseController
 	flusher http.Flusher
 	res     *registry.Resource
 	out     output
@@ -107,6 +125,7 @@ func (s *watchStream) send(typ metav1.WatchEventType, obj any) error {
 	if err != nil {
 		return err
 	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
 	if _, err := s.w.Write(append(line, '\n')); err != nil {
 		return err
 	}
@@ -173,7 +192,7 @@ func (a *API) watch(q *request) {
 	q.w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 
-	s := &watchStream{w: q.w, flusher: flusher, res: q.res, out: q.out}
+	s := &watchStream{w: q.w, rc: http.NewResponseController(q.w), flusher: flusher, res: q.res, out: q.out}
 	for _, obj := range initial {
 		if err := s.send(metav1.Added, obj); err != nil {
 			return

@@ -91,7 +91,7 @@ func newWithStore(ctx context.Context, cfg Config, log *zap.Logger, reg *prometh
 		Stop:             stopCtx,
 	})
 	hs := component.NewServer(cfg.Address(), reg, log)
-	hs.Mux.Handle("/", handlers.Instrument(api, metrics, log.Named("access")))
+	hs.Mux.Handle("/", handlers.Instrument(handlers.Limit(api, handlers.DefaultLimits()), metrics, log.Named("access")))
 	hs.AddReadyCheck(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

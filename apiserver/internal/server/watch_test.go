@@ -40,7 +40,15 @@ func TestWatchFromZeroSendsCurrentStateThenChanges(t *testing.T) {
 	if ev := w.next(t, "MODIFIED a"); ev.Type != "MODIFIED" || ev.name() != "a" || str(ev.Object, "data.x") != "1" {
 		t.Fatalf("got %s %s", ev.Type, ev.name())
 	}
+	// The same through the object's own path, old-style.
+	w1 := ts.openWatch(t, "/api/v1/watch/namespaces/"+ns+"/configmaps/a?resourceVersion=0")
+	if ev := w1.next(t, "ADDED a on the legacy path"); ev.Type != "ADDED" || ev.name() != "a" {
+		t.Fatalf("got %s %s", ev.Type, ev.name())
+	}
 	ts.must(t, http.StatusOK, "DELETE", cms+"/a", "", nil)
+	if ev := w1.next(t, "DELETED a on the legacy path"); ev.Type != "DELETED" || ev.name() != "a" {
+		t.Fatalf("got %s %s", ev.Type, ev.name())
+	}
 	ev := w.next(t, "DELETED a")
 	if ev.Type != "DELETED" || ev.name() != "a" {
 		t.Fatalf("got %s %s", ev.Type, ev.name())
