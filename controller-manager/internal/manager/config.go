@@ -23,6 +23,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/namespace"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodeipam"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
+	"github.com/skiffhq/skiff/controller-manager/internal/podautoscaler"
 	"github.com/skiffhq/skiff/controller-manager/internal/replicaset"
 	"github.com/skiffhq/skiff/controller-manager/internal/serviceaccount"
 	"github.com/skiffhq/skiff/controller-manager/internal/statefulset"
@@ -31,7 +32,7 @@ import (
 
 // AllControllers lists every controller name --controllers accepts, in start order.
 var AllControllers = []string{
-	replicaset.Name, deployment.Name, daemonset.Name, statefulset.Name, job.Name, cronjob.Name, volume.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
+	replicaset.Name, deployment.Name, daemonset.Name, statefulset.Name, job.Name, cronjob.Name, volume.Name, podautoscaler.Name, endpoints.Name, endpoints.SliceName, nodelifecycle.Name,
 	nodeipam.Name, garbagecollector.Name, namespace.Name, serviceaccount.Name,
 }
 
@@ -55,6 +56,11 @@ type Config struct {
 	ConcurrentJobSyncs           int
 	ConcurrentStatefulSetSyncs   int
 	ConcurrentVolumeSyncs        int
+	ConcurrentHPASyncs           int
+	// HPASyncPeriod, HPATolerance and HPADownscaleStabilization tune the autoscaler.
+	HPASyncPeriod             time.Duration
+	HPATolerance              float64
+	HPADownscaleStabilization time.Duration
 	// LocalPathBaseDir is where the local-path provisioner puts volumes on their node.
 	LocalPathBaseDir       string
 	ConcurrentCronJobSyncs int
@@ -82,8 +88,10 @@ func Default() Config {
 		Leader:                    le,
 		ConcurrentReplicaSetSyncs: 5, ConcurrentDeploymentSyncs: 5, ConcurrentEndpointSyncs: 5,
 		ConcurrentGCSyncs: 20, ConcurrentNamespaceSyncs: 10, ConcurrentServiceAccountSync: 5,
-		ConcurrentDaemonSetSyncs: 2, ConcurrentJobSyncs: 5, ConcurrentStatefulSetSyncs: 5, ConcurrentVolumeSyncs: 2,
-		LocalPathBaseDir: volume.DefaultLocalPathBase, ConcurrentCronJobSyncs: 5,
+		ConcurrentDaemonSetSyncs: 2, ConcurrentJobSyncs: 5, ConcurrentStatefulSetSyncs: 5, ConcurrentVolumeSyncs: 2, ConcurrentHPASyncs: 5,
+		HPASyncPeriod: podautoscaler.DefaultSyncPeriod, HPATolerance: podautoscaler.DefaultTolerance,
+		HPADownscaleStabilization: podautoscaler.DefaultDownscaleStabilization,
+		LocalPathBaseDir:          volume.DefaultLocalPathBase, ConcurrentCronJobSyncs: 5,
 		JobBackoffBase: job.DefaultBackoffBase, JobBackoffMax: job.DefaultBackoffMax,
 		MaxEndpointsPerSlice: endpoints.DefaultMaxEndpointsPerSlice,
 		Node:                 nodelifecycle.DefaultConfig(),
@@ -110,6 +118,10 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ConcurrentStatefulSetSyncs, "concurrent-statefulset-syncs", c.ConcurrentStatefulSetSyncs, "stateful set workers")
 	fs.IntVar(&c.ConcurrentVolumeSyncs, "concurrent-volume-syncs", c.ConcurrentVolumeSyncs, "persistent volume binder workers (each for volumes and claims)")
 	fs.StringVar(&c.LocalPathBaseDir, "local-path-base-dir", c.LocalPathBaseDir, "directory on each node under which local-path volumes are created")
+	fs.IntVar(&c.ConcurrentHPASyncs, "concurrent-horizontal-pod-autoscaler-syncs", c.ConcurrentHPASyncs, "autoscaler workers")
+	fs.DurationVar(&c.HPASyncPeriod, "horizontal-pod-autoscaler-sync-period", c.HPASyncPeriod, "how often each autoscaler is evaluated")
+	fs.Float64Var(&c.HPATolerance, "horizontal-pod-autoscaler-tolerance", c.HPATolerance, "metric ratio change below which the autoscaler does nothing")
+	fs.DurationVar(&c.HPADownscaleStabilization, "horizontal-pod-autoscaler-downscale-stabilization", c.HPADownscaleStabilization, "scale-down stabilization window when an autoscaler's behavior sets none")
 	fs.IntVar(&c.ConcurrentJobSyncs, "concurrent-job-syncs", c.ConcurrentJobSyncs, "job workers")
 	fs.IntVar(&c.ConcurrentCronJobSyncs, "concurrent-cron-job-syncs", c.ConcurrentCronJobSyncs, "cron job workers")
 	fs.DurationVar(&c.JobBackoffBase, "job-backoff-base", c.JobBackoffBase, "delay before the first failed job pod is replaced (doubles per failure)")

@@ -15,11 +15,11 @@ func TestEnabled(t *testing.T) {
 		wantError bool
 	}{
 		{"star enables everything but nodeipam without --allocate-node-cidrs", []string{"*"}, false,
-			"cronjob,daemonset,deployment,endpoints,endpointslice,garbagecollector,job,namespace,nodelifecycle,persistentvolume-binder,replicaset,serviceaccount,statefulset", false},
+			"cronjob,daemonset,deployment,endpoints,endpointslice,garbagecollector,horizontalpodautoscaling,job,namespace,nodelifecycle,persistentvolume-binder,replicaset,serviceaccount,statefulset", false},
 		{"star with cidrs enables nodeipam", []string{"*"}, true,
-			"cronjob,daemonset,deployment,endpoints,endpointslice,garbagecollector,job,namespace,nodeipam,nodelifecycle,persistentvolume-binder,replicaset,serviceaccount,statefulset", false},
+			"cronjob,daemonset,deployment,endpoints,endpointslice,garbagecollector,horizontalpodautoscaling,job,namespace,nodeipam,nodelifecycle,persistentvolume-binder,replicaset,serviceaccount,statefulset", false},
 		{"a minus removes one", []string{"*", "-garbagecollector", "-endpointslice"}, false,
-			"cronjob,daemonset,deployment,endpoints,job,namespace,nodelifecycle,persistentvolume-binder,replicaset,serviceaccount,statefulset", false},
+			"cronjob,daemonset,deployment,endpoints,horizontalpodautoscaling,job,namespace,nodelifecycle,persistentvolume-binder,replicaset,serviceaccount,statefulset", false},
 		{"names alone enable only those", []string{"replicaset", "deployment"}, false, "deployment,replicaset", false},
 		{"an unknown name is an error", []string{"*", "-nosuch"}, false, "", true},
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
+	autoscalingv2 "github.com/skiffhq/skiff/shared/api/autoscaling/v2"
 	batchv1 "github.com/skiffhq/skiff/shared/api/batch/v1"
 	coordinationv1 "github.com/skiffhq/skiff/shared/api/coordination/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
@@ -32,6 +33,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/namespace"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodeipam"
 	"github.com/skiffhq/skiff/controller-manager/internal/nodelifecycle"
+	"github.com/skiffhq/skiff/controller-manager/internal/podautoscaler"
 	"github.com/skiffhq/skiff/controller-manager/internal/replicaset"
 	"github.com/skiffhq/skiff/controller-manager/internal/serviceaccount"
 	"github.com/skiffhq/skiff/controller-manager/internal/statefulset"
@@ -129,6 +131,7 @@ type informers struct {
 	pvcs     *informer.Informer[corev1.PersistentVolumeClaim]
 	pvs      *informer.Informer[corev1.PersistentVolume]
 	classes  *informer.Informer[storagev1.StorageClass]
+	hpas     *informer.Informer[autoscalingv2.HorizontalPodAutoscaler]
 }
 
 func newInformer[T any](ifs *informers, info client.ResourceInfo, opts informer.Options) *informer.Informer[T] {
@@ -273,6 +276,13 @@ func (ifs *informers) StorageClasses() *informer.Informer[storagev1.StorageClass
 		ifs.classes = newInformer[storagev1.StorageClass](ifs, mustInfo("storage.k8s.io", "storageclasses"), informer.Options{})
 	}
 	return ifs.classes
+}
+
+func (ifs *informers) HPAs() *informer.Informer[autoscalingv2.HorizontalPodAutoscaler] {
+	if ifs.hpas == nil {
+		ifs.hpas = newInformer[autoscalingv2.HorizontalPodAutoscaler](ifs, mustInfo("autoscaling", "horizontalpodautoscalers"), informer.Options{})
+	}
+	return ifs.hpas
 }
 
 type runner struct {
@@ -426,6 +436,24 @@ func (m *Manager) runControllers(ctx context.Context) error {
 			}
 		}
 		add(volume.ClaimQueue, m.cfg.ConcurrentVolumeSyncs, cq, c.SyncClaim)
+	}
+	if on[podautoscaler.Name] {
+		q := m.queue(podautoscaler.Name)
+		c := &podautoscaler.Controller{
+			HPAs: ifs.HPAs(), Pods: ifs.Pods(),
+			API: client.NewResource[autoscalingv2.HorizontalPodAutoscaler](m.client, mustInfo("autoscaling", "horizontalpodautoscalers")),
+			Scalers: map[string]podautoscaler.Scaler{
+				"Deployment":  client.NewResource[appsv1.Deployment](m.client, mustInfo("apps", "deployments")),
+				"ReplicaSet":  client.NewResource[appsv1.ReplicaSet](m.client, mustInfo("apps", "replicasets")),
+				"StatefulSet": client.NewResource[appsv1.StatefulSet](m.client, mustInfo("apps", "statefulsets")),
+			},
+			Metrics:  &podautoscaler.AgentMetrics{Nodes: ifs.Nodes()},
+			Recorder: rec, Queue: q, Log: m.log,
+			SyncPeriod: m.cfg.HPASyncPeriod, Tolerance: m.cfg.HPATolerance, DownscaleStabilization: m.cfg.HPADownscaleStabilization,
+		}
+		c.Init()
+		ifs.HPAs().AddHandler(informer.Handler[autoscalingv2.HorizontalPodAutoscaler]{OnAdd: c.OnHPAChange, OnUpdate: func(_, n *autoscalingv2.HorizontalPodAutoscaler) { c.OnHPAChange(n) }})
+		add(podautoscaler.Name, m.cfg.ConcurrentHPASyncs, q, c.Sync)
 	}
 	router := &endpoints.PodRouter{Services: ifs.Services()}
 	if on[endpoints.Name] {
