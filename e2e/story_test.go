@@ -18,9 +18,9 @@ import (
 	"github.com/skiffhq/skiff/e2e/internal/cluster"
 )
 
-// webCommand makes each pod serve its own name, so a client of the Service can tell the pods apart.
-// The shell stays pid 1 with a TERM trap, so a deleted pod ends at once instead of after its grace period.
-var webCommand = []string{"sh", "-c", `echo "web $(hostname) starting"; hostname > /var/www/index.html; httpd -f -v -p 8080 -h /var/www & trap 'kill $!; exit 0' TERM; wait`}
+// webCommand is the quickstart's: in the demo image, httpd answers "/" with "hello from <pod name>"
+// and logs each request.
+var webCommand = []string{"httpd", "-f", "-p", "8080"}
 
 // podList is the part of `kubectl get pods -o json` the story reads.
 type podList struct {
@@ -131,7 +131,7 @@ func answersFrom(c *cluster.TestCluster, n *cluster.TestNode, url string, want [
 		if err != nil {
 			return false, err.Error()
 		}
-		name := strings.TrimSpace(body)
+		name := strings.TrimPrefix(strings.TrimSpace(body), "hello from ")
 		if !names[name] {
 			return false, fmt.Sprintf("answer %q is from no pod of the deployment", name)
 		}
@@ -275,7 +275,8 @@ func TestStory(t *testing.T) {
 
 	check("kubectl logs shows a pod's output", func(t *testing.T, c *cluster.TestCluster) {
 		p := readyPods(c, "app=web", replicas, time.Minute)[0]
-		logsContain(c, p.Name, "web "+p.Name+" starting")
+		answersFrom(c, c.Node(0), "http://"+p.IP+":8080/", []pod{p})
+		logsContain(c, p.Name, "served GET / from")
 	})
 
 	check("kubectl exec runs a command in a pod", func(t *testing.T, c *cluster.TestCluster) {
@@ -384,7 +385,7 @@ func multiNodeStory(t *testing.T, c *cluster.TestCluster, replicas *int, cluster
 		if out, err := c.KubectlInput(clientPod("client-a", nodeNames[0], c.Image(), "http://"+target.IP+":8080/"), "apply", "-f", "-"); err != nil {
 			t.Fatalf("kubectl apply client-a: %v: %s", err, out)
 		}
-		logsContain(c, "client-a", "answer: "+target.Name)
+		logsContain(c, "client-a", "answer: hello from "+target.Name)
 		c.MustKubectl("delete", "pod", "client-a", "--wait=true")
 	})
 
@@ -409,7 +410,7 @@ func multiNodeStory(t *testing.T, c *cluster.TestCluster, replicas *int, cluster
 		if out, err := c.KubectlInput(clientPod("client-b", nodeNames[0], c.Image(), "http://"+ip+"/"), "apply", "-f", "-"); err != nil {
 			t.Fatalf("kubectl apply client-b: %v: %s", err, out)
 		}
-		logsContain(c, "client-b", "answer: pinned-")
+		logsContain(c, "client-b", "answer: hello from pinned-")
 		c.MustKubectl("delete", "pod", "client-b", "--wait=true")
 	})
 

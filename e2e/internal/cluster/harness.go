@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/skiffhq/skiff/shared/client"
 
-	"github.com/skiffhq/skiff/e2e/internal/busybox"
 	"github.com/skiffhq/skiff/e2e/internal/registry"
 	"github.com/skiffhq/skiff/e2e/internal/testhost"
 )
@@ -66,7 +68,7 @@ func Start(t testing.TB, opts Options) *TestCluster {
 	}
 	reg := registry.Start(t)
 	image := reg + "/skiff/busybox:e2e"
-	if err := busybox.Push(image, "httpd", "-f", "-p", "8080", "-h", "/var/www"); err != nil {
+	if err := PushDemoImage(image); err != nil {
 		t.Fatal(err)
 	}
 	c := &TestCluster{t: t, image: image, registry: reg}
@@ -96,6 +98,22 @@ func Start(t testing.TB, opts Options) *TestCluster {
 	return c
 }
 
+// PushDemoImage pushes DemoImage to ref (plain HTTP: a loopback registry).
+func PushDemoImage(ref string) error {
+	img, err := DemoImage()
+	if err != nil {
+		return err
+	}
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		return fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		return fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	return nil
+}
+
 // T returns the same cluster with helpers bound to t (a subtest).
 func (c *TestCluster) T(t testing.TB) *TestCluster {
 	cp := *c
@@ -103,8 +121,8 @@ func (c *TestCluster) T(t testing.TB) *TestCluster {
 	return &cp
 }
 
-// Image is the busybox image in the cluster's registry; its default command is
-// `httpd -f -p 8080 -h /var/www`, which serves "hello from skiff busybox".
+// Image is the demo image (DemoImage) in the cluster's registry: `httpd -f -p 8080` in it answers
+// "hello from <pod name>".
 func (c *TestCluster) Image() string { return c.image }
 
 // Registry is the test registry's loopback address.

@@ -342,3 +342,27 @@ func layoutCgroups(l Layout) []string {
 	}
 	return out
 }
+
+// Owner returns the pid of the live process that owns l's directory (a running cluster), or 0.
+func Owner(l Layout) int { return owner(l.Dir) }
+
+// RemoveLeftovers removes what a crashed owner of l left on the machine: its processes, mounts,
+// cgroups, network namespaces and links, and the nodes' runtime state (containers, pods, CNI
+// leases; image stores and kubeconfigs stay). Data such as etcd's stays. It refuses while a live
+// process owns l.
+func RemoveLeftovers(l Layout) error {
+	if pid := owner(l.Dir); pid != 0 {
+		return fmt.Errorf("%s is in use by a running cluster (pid %d)", l.Dir, pid)
+	}
+	err := removeLayout(l)
+	nodes, _ := os.ReadDir(filepath.Join(l.Dir, "nodes"))
+	for _, n := range nodes {
+		entries, _ := os.ReadDir(filepath.Join(l.Dir, "nodes", n.Name()))
+		for _, e := range entries {
+			if e.Name() != "images" && e.Name() != "kubeconfig" {
+				_ = os.RemoveAll(filepath.Join(l.Dir, "nodes", n.Name(), e.Name()))
+			}
+		}
+	}
+	return err
+}
