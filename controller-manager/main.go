@@ -1,6 +1,8 @@
-// Command skiff-controller-manager runs Skiff's controllers (ReplicaSet, Deployment, Endpoints,
-// EndpointSlice, node lifecycle, pod CIDRs, garbage collector, Namespace, ServiceAccount) in one
-// process, leader-elected on a Lease, serving /healthz, /readyz and /metrics.
+// Command skiff-controller-manager runs Skiff's controllers (ReplicaSet, Deployment, DaemonSet,
+// StatefulSet, Job, CronJob, PersistentVolume binding and local-path provisioning,
+// HorizontalPodAutoscaler, Endpoints, EndpointSlice, node lifecycle, pod CIDRs, garbage collector,
+// Namespace, ServiceAccount) in one process, leader-elected on a Lease, serving /healthz, /readyz and
+// /metrics.
 package main
 
 import (
