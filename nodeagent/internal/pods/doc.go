@@ -11,6 +11,11 @@
 // the agent's root; running containers are found again from the runtime, so a restarted agent adopts
 // them and starts no duplicates.
 //
-// It does not run probes, volumes or lifecycle hooks yet; the places they plug in are startContainer
-// (mounts, postStart), podReady (probes) and terminate (preStop).
+// It also runs the pod features built on that loop: volumes (package volume; set up and refreshed on
+// every sync, a failure is a FailedMount event), probes (a worker per probe and running container;
+// startup gates liveness and readiness, readiness drives Ready and ContainersReady, a failed liveness
+// or startup probe stops the container and the restart policy and back-off take over), lifecycle
+// hooks (postStart right after the start, a failure kills the container; preStop inside the grace
+// period before SIGTERM), exec for the agent API, static pods from the manifest folder with their
+// mirror pods in the API, and events for what happens to each pod.
 package pods
