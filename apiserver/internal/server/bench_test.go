@@ -130,17 +130,19 @@ func BenchmarkAPI(b *testing.B) {
 		ns := fmt.Sprintf("bench-%d", n)
 		ts.namespace(b, ns)
 		var etcdPut, etcdGet *result
+		round := 0 // b.Run may call the function more than once: each round writes new keys
 		b.Run(fmt.Sprintf("etcd-put/%d", n), func(b *testing.B) {
 			for it := 0; it < b.N; it++ {
 				val := []byte(benchPod("x"))
 				r, err := parallel(n, workers, func(i int) error {
-					_, err := ts.Store().Create(ctx, fmt.Sprintf("/registry/benchraw/%d/%d/%d", n, it, i), val)
+					_, err := ts.Store().Create(ctx, fmt.Sprintf("/registry/benchraw/%d/%d/%d", n, round, i), val)
 					return err
 				})
 				if err != nil {
 					b.Fatal(err)
 				}
 				etcdPut = r
+				round++
 			}
 			report(b, etcdPut, nil)
 		})
@@ -220,9 +222,11 @@ func BenchmarkAPI(b *testing.B) {
 		})
 	}
 
+	watchRound := 0
 	b.Run("watch-fanout/100-watchers", func(b *testing.B) {
 		const watchers, events = 100, 200
-		ns := ts.namespace(b, "bench-watch")
+		watchRound++ // b.Run may call the function more than once: each round uses a new namespace
+		ns := ts.namespace(b, fmt.Sprintf("bench-watch-%d", watchRound))
 		list := ts.must(b, http.StatusOK, "GET", "/api/v1/namespaces/"+ns+"/pods", "", nil)
 		rv := str(list, "metadata.resourceVersion")
 		type seen struct {
