@@ -27,11 +27,12 @@ build: ## build the six binaries into bin/
 
 test: deps fmt-check vet unit fuzz e2e-fast ## everything CI runs: format, vet, unit and integration tests, short fuzzing, fast e2e
 
-unit: ## go test every module
-	@set -e; for m in $(MODULES); do \
+unit: ## go test every module (all modules run; the target fails if any failed)
+	@failed=""; for m in $(MODULES); do \
 		echo "== go test $$m"; \
-		(cd $$m && $(GO) test -count=1 -timeout 15m ./...); \
-	done
+		(cd $$m && $(GO) test -count=1 -timeout 15m ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED modules:$$failed"; exit 1; fi
 
 vet: ## go vet every module
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
