@@ -91,8 +91,17 @@ func TestNodeAgentExec(t *testing.T) {
 			t.Fatalf("exit %d output %q", code, out)
 		}
 	})
+	t.Run("kubectl attach streams the container's output until it exits", func(t *testing.T) {
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "talk"}, Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{container("talk", "sh", "-c", "sleep 3; for i in 1 2 3; do echo said $i; sleep 0.3; done")}}})
+		c.waitPod("talk", "Running", 120*time.Second, running)
+		out, code := c.kubectlExit("", "attach", "talk")
+		if code != 0 || !strings.Contains(out, "said 1\nsaid 2\nsaid 3\n") {
+			t.Fatalf("kubectl attach: exit %d output %q", code, out)
+		}
+		c.deletePod("talk")
+	})
 	c.deletePod("shell")
-	_ = context.Background
 }
 
 func slow(t *testing.T) {
@@ -147,11 +156,68 @@ func TestNodeAgentProbesAndHooks(t *testing.T) {
 		if p.Status.ContainerStatuses[0].RestartCount != 0 {
 			t.Fatalf("a readiness failure restarted the container: %s", describe(p))
 		}
-		waitFor(t, 30*time.Second, "an Unhealthy event", func() (bool, string) {
+		waitFor(t, 30*time.Second, "repeated Unhealthy events folded into one with a count", func() (bool, string) {
 			ev := c.eventsOf("ready")
-			return strings.Contains(ev, "Unhealthy:skiff-nodeagent"), ev
+			for _, e := range strings.Fields(ev) {
+				if f := strings.Split(e, ":"); len(f) == 3 && f[0] == "Unhealthy" && f[1] == "skiff-nodeagent" && f[2] != "1" {
+					return true, ev
+				}
+			}
+			return false, ev
 		})
 		c.deletePod("ready")
+	})
+
+	t.Run("a restarted agent keeps a probed pod Ready: no flap", func(t *testing.T) {
+		slow(t)
+		// Each readiness probe leaves a line in /tmp/probes, so the test can see the new agent probing.
+		web := corev1.Container{Name: "web", ReadinessProbe: execProbe(1, 1, "sh", "-c", "echo probe >> /tmp/probes")}
+		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "steady"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{web}}})
+		p := c.waitPod("steady", "Ready", 120*time.Second, func(p *corev1.Pod) bool { return cond(p, corev1.PodReady) == corev1.ConditionTrue })
+		w, err := c.pods.Watch(context.Background(), "default", client.ListOptions{FieldSelector: "metadata.name=steady", ResourceVersion: p.ResourceVersion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		flaps := make(chan string, 100)
+		go func() {
+			for ev := range w.Events() {
+				if ev.Object != nil && cond(ev.Object, corev1.PodReady) != corev1.ConditionTrue {
+					flaps <- string(ev.Type) + " " + describe(ev.Object)
+				}
+			}
+		}()
+		probes := func() int {
+			out, _ := c.kubectlExit("", "exec", "steady", "--", "sh", "-c", "wc -l < /tmp/probes")
+			n := 0
+			fmt.Sscan(strings.TrimSpace(out), &n)
+			return n
+		}
+		before := probes()
+		c.killAgent()
+		c.startAgent()
+		waitFor(t, 60*time.Second, "the restarted agent to write the pod's status", func() (bool, string) {
+			pods, err := c.agentPods()
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(pods) > 0, fmt.Sprint(len(pods), " pods")
+		})
+		// Let the new agent run a few probe periods and syncs, watching for any Ready=False.
+		waitFor(t, 30*time.Second, "three readiness probes by the new agent", func() (bool, string) {
+			n := probes()
+			return n >= before+4, fmt.Sprintf("%d probes, %d before the restart", n, before)
+		})
+		after := c.getPod("steady")
+		select {
+		case f := <-flaps:
+			t.Fatalf("the pod went not Ready across the agent restart: %s", f)
+		default:
+		}
+		if after.Status.ContainerStatuses[0].RestartCount != 0 || cond(after, corev1.PodReady) != corev1.ConditionTrue {
+			t.Fatalf("after the restart: %s", describe(after))
+		}
+		c.deletePod("steady")
 	})
 
 	t.Run("a failing liveness probe restarts the container and restartCount rises", func(t *testing.T) {
