@@ -205,8 +205,8 @@ func (a *API) bind(q *request) {
 	writeJSON(q.w, http.StatusCreated, successStatus(http.StatusCreated, nil))
 }
 
-// evict serves POST pods/{name}/eviction: a graceful delete with the eviction's options. Disruption
-// budgets are not consulted yet.
+// evict serves POST pods/{name}/eviction: a graceful delete with the eviction's options, refused with
+// 429 when the pod's PodDisruptionBudget allows no disruption.
 func (a *API) evict(q *request) {
 	data, err := bodyJSON(q.r)
 	if err != nil {
@@ -246,7 +246,7 @@ func (a *API) evict(q *request) {
 	} else if dry {
 		opts.DryRun = true
 	}
-	if _, _, err := a.reg.Delete(q.r.Context(), q.res, q.info.Namespace, q.info.Name, opts); err != nil {
+	if err := a.reg.Evict(q.r.Context(), q.info.Namespace, q.info.Name, opts); err != nil {
 		q.fail(err)
 		return
 	}
