@@ -32,6 +32,7 @@ type Config struct {
 	Context           string
 	Mode              string
 	IPVSScheduler     string
+	NftablesShards    int
 	NodeName          string
 	NodePortAddresses []string
 	ClusterCIDRs      []string
@@ -52,18 +53,19 @@ type Config struct {
 // Default returns the defaults: auto mode, 1s/30s sync periods, Skiff's default networks.
 func Default() Config {
 	return Config{
-		Mode:          ModeAuto,
-		IPVSScheduler: "rr",
-		ClusterCIDRs:  []string{"10.244.0.0/16"},
-		ServiceCIDRs:  []string{"10.96.0.0/16"},
-		MinSyncPeriod: time.Second,
-		SyncPeriod:    30 * time.Second,
-		ClusterDNS:    "10.96.0.10",
-		ClusterDomain: "cluster.local",
-		ResolvConf:    "/etc/resolv.conf",
-		MetricsAddr:   "127.0.0.1:10249",
-		HealthAddr:    "127.0.0.1:10256",
-		Log:           component.DefaultLogOptions(),
+		Mode:           ModeAuto,
+		IPVSScheduler:  "rr",
+		NftablesShards: 8,
+		ClusterCIDRs:   []string{"10.244.0.0/16"},
+		ServiceCIDRs:   []string{"10.96.0.0/16"},
+		MinSyncPeriod:  time.Second,
+		SyncPeriod:     30 * time.Second,
+		ClusterDNS:     "10.96.0.10",
+		ClusterDomain:  "cluster.local",
+		ResolvConf:     "/etc/resolv.conf",
+		MetricsAddr:    "127.0.0.1:10249",
+		HealthAddr:     "127.0.0.1:10256",
+		Log:            component.DefaultLogOptions(),
 	}
 }
 
@@ -73,6 +75,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Context, "context", c.Context, "kubeconfig context (default: the current context)")
 	fs.StringVar(&c.Mode, "mode", c.Mode, `proxy backend: "auto" (ipvs where the kernel has IP_VS, else nftables), "nftables" or "ipvs"`)
 	fs.StringVar(&c.IPVSScheduler, "ipvs-scheduler", c.IPVSScheduler, "IPVS scheduler: rr, wrr, lc or sh")
+	fs.IntVar(&c.NftablesShards, "nftables-shards", c.NftablesShards, "nftables mode: how many tables (inet skiff, skiff-1, ...) Services are spread over; more make endpoint changes in big clusters cheaper (1-64)")
 	fs.StringVar(&c.NodeName, "hostname-override", c.NodeName, "this node's name, as in the Node object and EndpointSlice nodeName (default: the hostname)")
 	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "alias of --hostname-override")
 	fs.StringSliceVar(&c.NodePortAddresses, "nodeport-addresses", c.NodePortAddresses, "CIDRs of the node addresses that accept node ports (default: every local address but loopback)")
@@ -125,6 +128,9 @@ func (c *Config) validate() (*parsed, error) {
 	case ModeAuto, ModeNftables, ModeIPVS:
 	default:
 		return nil, fmt.Errorf("--mode: %q is not one of auto, nftables, ipvs", c.Mode)
+	}
+	if c.NftablesShards < 1 || c.NftablesShards > 64 {
+		return nil, fmt.Errorf("--nftables-shards: %d is not between 1 and 64", c.NftablesShards)
 	}
 	if c.MinSyncPeriod < 0 {
 		return nil, errors.New("--min-sync-period must not be negative")

@@ -24,6 +24,7 @@ func TestFlagsValidate(t *testing.T) {
 			func(p *parsed) bool { return strings.Join(p.upstreams, ",") == "127.0.0.53:53,[::1]:5353" }},
 		{"non-positive sync period", []string{"--sync-period=0s"}, "--sync-period must be positive", nil},
 		{"node name is lower-cased", []string{"--node-name=Node-A"}, "", nil},
+		{"nftables shards out of range", []string{"--nftables-shards=0"}, "--nftables-shards: 0 is not between 1 and 64", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Default()

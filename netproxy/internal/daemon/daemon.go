@@ -102,7 +102,7 @@ func chooseBackend(ctx context.Context, cfg Config, p *parsed, runner nftables.R
 			mode = ModeIPVS
 		}
 	}
-	nft := nftables.New(nftables.Config{ClusterCIDRs: p.clusterCIDRs, NodePortAddresses: p.nodePortAddrs, Runner: runner})
+	nft := nftables.New(nftables.Config{ClusterCIDRs: p.clusterCIDRs, NodePortAddresses: p.nodePortAddrs, Shards: cfg.NftablesShards, Runner: runner})
 	if err := nft.Available(ctx); err != nil {
 		return nil, err // both backends need nft (ipvs for masquerading)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net/netip"
 	"slices"
@@ -13,8 +14,11 @@ import (
 	"github.com/skiffhq/skiff/netproxy/internal/proxy"
 )
 
-// DefaultTable is the name of the table the backend owns.
+// DefaultTable is the name of the backend's first table; the others are named <table>-1, <table>-2, ...
 const DefaultTable = "skiff"
+
+// DefaultShards is how many tables the backend spreads Services over by default.
+const DefaultShards = 8
 
 // Config configures the nftables backend.
 type Config struct {
@@ -31,6 +35,11 @@ type Config struct {
 	MasqueradeMark uint32
 	// Runner runs nft; ExecRunner{} when nil.
 	Runner Runner
+	// Shards is how many tables the Services are spread over (DefaultShards when zero). The kernel
+	// re-validates every jump of a table on each transaction that adds one, so a change costs time in
+	// proportion to its table's size: more shards make partial syncs cheaper. Packets of new
+	// connections pass each table's hooks in turn until one rewrites them.
+	Shards int
 	// NetNS is the path of the network namespace the Runner programs (tests: /run/netns/<name>), for
 	// the netlink socket of partial syncs; empty for the current namespace.
 	NetNS string
@@ -39,8 +48,9 @@ type Config struct {
 // Backend programs Services into one nftables table. Not safe for concurrent Syncs (the proxier runs one
 // at a time).
 type Backend struct {
-	cfg   Config
-	table string // "inet skiff"
+	cfg Config
+	// tables are the shard tables' names ("skiff", "skiff-1", ...); a Service lives in one of them.
+	tables []string
 
 	// applied is what the last successful sync left in the kernel, per Service.
 	applied map[proxy.ServiceKey]*fragment
@@ -78,7 +88,13 @@ func New(cfg Config) *Backend {
 	if cfg.Runner == nil {
 		cfg.Runner = ExecRunner{}
 	}
-	b := &Backend{cfg: cfg, table: "inet " + cfg.Table, nl: newNetlinkWriter(cfg.Table, cfg.NetNS)}
+	if cfg.Shards <= 0 {
+		cfg.Shards = DefaultShards
+	}
+	b := &Backend{cfg: cfg, nl: newNetlinkWriter(cfg.NetNS)}
+	for i := 0; i < cfg.Shards; i++ {
+		b.tables = append(b.tables, shardTable(cfg.Table, i))
+	}
 	b.reset()
 	return b
 }
@@ -93,6 +109,42 @@ func (b *Backend) reset() {
 	b.pending = map[proxy.ServiceKey]bool{}
 	b.synced = false
 }
+
+func shardTable(base string, i int) string {
+	if i == 0 {
+		return base
+	}
+	return fmt.Sprintf("%s-%d", base, i)
+}
+
+// isShardTable reports whether name is one of base's shard tables, of any shard count.
+func isShardTable(base, name string) bool {
+	if name == base {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, base+"-")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, r := range rest {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// shard is the index of the table holding a Service.
+func (b *Backend) shard(k proxy.ServiceKey) int {
+	h := fnv.New32a()
+	h.Write([]byte(k.Namespace))
+	h.Write([]byte{'/'})
+	h.Write([]byte(k.Name))
+	return int(h.Sum32() % uint32(len(b.tables)))
+}
+
+// TableOf returns the table ("inet skiff-3") that holds a Service's rules.
+func (b *Backend) TableOf(k proxy.ServiceKey) string { return "inet " + b.tables[b.shard(k)] }
 
 // LastFallback reports why the last Sync that was asked to be partial ran as a full sync instead (the
 // kernel refused the partial batch, or the change was too big); nil when it ran as asked.
@@ -247,11 +299,15 @@ func (b *Backend) Sync(ctx context.Context, snap *proxy.Snapshot, full bool) (pr
 			return b.counts(), nil
 		}
 		ch := b.diff()
-		if ch.empty() {
+		if len(ch) == 0 {
 			b.markApplied()
 			return b.counts(), nil
 		}
-		if ch.messages() <= maxPartialMessages {
+		msgs := 0
+		for _, c := range ch {
+			msgs += c.messages()
+		}
+		if msgs <= maxPartialMessages {
 			err := b.nl.apply(ch)
 			if err == nil {
 				b.markApplied()
@@ -262,7 +318,7 @@ func (b *Backend) Sync(ctx context.Context, snap *proxy.Snapshot, full bool) (pr
 			}
 			b.lastFallback = err
 		} else {
-			b.lastFallback = fmt.Errorf("%d changes: a full sync is cheaper", ch.messages())
+			b.lastFallback = fmt.Errorf("%d changes: a full sync is cheaper", msgs)
 		}
 	}
 	if err := b.fullSync(ctx, b.desired); err != nil {
@@ -288,53 +344,78 @@ func (b *Backend) markApplied() {
 }
 
 func (b *Backend) fullSync(ctx context.Context, frags map[proxy.ServiceKey]*fragment) error {
-	existingChains, existingSets, err := b.existing(ctx)
+	existing, err := b.existing(ctx)
 	if err != nil {
 		return err
 	}
-	script := b.fullScript(frags, existingChains, existingSets)
+	script := b.fullScript(frags, existing)
 	if _, err := b.cfg.Runner.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		// A table of an incompatible shape (an older version's maps) cannot be flushed into the new
-		// one: replace it whole, at the cost of the affinity sets.
-		script = "add table " + b.table + "\ndelete table " + b.table + "\n" + b.fullScript(frags, nil, nil)
-		if _, err2 := b.cfg.Runner.Run(ctx, []byte(script), "nft", "-f", "-"); err2 != nil {
+		// one: replace the tables whole, at the cost of the affinity sets.
+		var fresh strings.Builder
+		for name := range existing {
+			fmt.Fprintf(&fresh, "delete table inet %s\n", name)
+		}
+		fresh.WriteString(b.fullScript(frags, nil))
+		if _, err2 := b.cfg.Runner.Run(ctx, []byte(fresh.String()), "nft", "-f", "-"); err2 != nil {
 			return fmt.Errorf("applying full ruleset: %w (after: %v)", err2, err)
 		}
 	}
 	return nil
 }
 
-// existing lists the chains and sets in the table now (empty when there is no table). It lists
+// tableObjects are the chains and sets one table holds.
+type tableObjects struct {
+	chains, sets map[string]bool
+}
+
+// existing lists the backend's tables (any shard count) with their chains and sets. It lists
 // declarations only (no rules, no set elements), which stays cheap with 100,000 chains.
-func (b *Backend) existing(ctx context.Context) (chains, sets map[string]bool, err error) {
-	chains, sets = map[string]bool{}, map[string]bool{}
-	for _, what := range []string{"chains", "sets"} {
+func (b *Backend) existing(ctx context.Context) (map[string]*tableObjects, error) {
+	tables := map[string]*tableObjects{}
+	get := func(name string) *tableObjects {
+		if !isShardTable(b.cfg.Table, name) {
+			return nil
+		}
+		if tables[name] == nil {
+			tables[name] = &tableObjects{chains: map[string]bool{}, sets: map[string]bool{}}
+		}
+		return tables[name]
+	}
+	for _, what := range []string{"tables", "chains", "sets"} {
 		out, err := b.cfg.Runner.Run(ctx, nil, "nft", "-t", "-j", "list", what, "inet")
 		if err != nil {
-			return nil, nil, fmt.Errorf("listing nftables %s: %w", what, err)
+			return nil, fmt.Errorf("listing nftables %s: %w", what, err)
 		}
 		var doc struct {
 			Nftables []struct {
+				Table *struct{ Name string }        `json:"table"`
 				Chain *struct{ Table, Name string } `json:"chain"`
 				Set   *struct{ Table, Name string } `json:"set"`
 			} `json:"nftables"`
 		}
 		if err := json.Unmarshal(out, &doc); err != nil {
-			return nil, nil, fmt.Errorf("decoding nft -j list %s: %w", what, err)
+			return nil, fmt.Errorf("decoding nft -j list %s: %w", what, err)
 		}
 		for _, o := range doc.Nftables {
-			if o.Chain != nil && o.Chain.Table == b.cfg.Table {
-				chains[o.Chain.Name] = true
-			}
-			if o.Set != nil && o.Set.Table == b.cfg.Table {
-				sets[o.Set.Name] = true
+			switch {
+			case o.Table != nil:
+				get(o.Table.Name)
+			case o.Chain != nil:
+				if t := get(o.Chain.Table); t != nil {
+					t.chains[o.Chain.Name] = true
+				}
+			case o.Set != nil:
+				if t := get(o.Set.Table); t != nil {
+					t.sets[o.Set.Name] = true
+				}
 			}
 		}
 	}
-	return chains, sets, nil
+	return tables, nil
 }
 
 func sortedKeySet(m map[proxy.ServiceKey]bool) []proxy.ServiceKey {
@@ -362,49 +443,76 @@ func sortedKeys(frags map[proxy.ServiceKey]*fragment) []proxy.ServiceKey {
 	return keys
 }
 
-// fullScript rewrites the whole table in one transaction. Flushing the table empties every chain but
-// keeps sets and maps; maps are flushed explicitly, affinity sets are kept so clients stay pinned.
-func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existingChains, existingSets map[string]bool) string {
+// fullScript rewrites every shard table in one transaction, and deletes the tables of shards no
+// longer in use. Flushing a table empties every chain but keeps sets and maps; maps are flushed
+// explicitly, affinity sets are kept so clients stay pinned.
+func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existing map[string]*tableObjects) string {
 	var s strings.Builder
-	t := b.table
-	fmt.Fprintf(&s, "add table %s { comment \"Service virtual IPs, programmed by skiff-netproxy\"; }\n", t)
-	fmt.Fprintf(&s, "flush table %s\n", t)
+	byShard := make([][]proxy.ServiceKey, len(b.tables))
+	for _, k := range sortedKeys(frags) {
+		i := b.shard(k)
+		byShard[i] = append(byShard[i], k)
+	}
+	for i, name := range b.tables {
+		old := existing[name]
+		if old == nil {
+			old = &tableObjects{}
+		}
+		b.tableScript(&s, name, frags, byShard[i], old)
+	}
+	var gone []string
+	for name := range existing {
+		if !slices.Contains(b.tables, name) {
+			gone = append(gone, name)
+		}
+	}
+	slices.Sort(gone)
+	for _, name := range gone {
+		fmt.Fprintf(&s, "delete table inet %s\n", name)
+	}
+	return s.String()
+}
+
+// tableScript rewrites one shard table with the fragments of keys.
+func (b *Backend) tableScript(s *strings.Builder, name string, frags map[proxy.ServiceKey]*fragment, keys []proxy.ServiceKey, existing *tableObjects) {
+	t := "inet " + name
+	fmt.Fprintf(s, "add table %s { comment \"Service virtual IPs, programmed by skiff-netproxy\"; }\n", t)
+	fmt.Fprintf(s, "flush table %s\n", t)
 	hooks, regular, decls := b.base()
 	desiredChains := map[string]bool{}
 	desiredSets := map[string]bool{}
 	for _, d := range decls {
 		kind, rest, _ := strings.Cut(d, " ")
-		name := strings.Fields(rest)[0]
-		desiredSets[name] = true
-		fmt.Fprintf(&s, "add %s %s %s\nflush %s %s %s\n", kind, t, rest, kind, t, name)
+		setName := strings.Fields(rest)[0]
+		desiredSets[setName] = true
+		fmt.Fprintf(s, "add %s %s %s\nflush %s %s %s\n", kind, t, rest, kind, t, setName)
 	}
-	keys := sortedKeys(frags)
 	for _, k := range keys {
 		for _, set := range frags[k].sets {
 			if !desiredSets[set.name] {
 				desiredSets[set.name] = true
-				fmt.Fprintf(&s, "add set %s %s %s\n", t, set.name, set.decl)
+				fmt.Fprintf(s, "add set %s %s %s\n", t, set.name, set.decl)
 			}
 		}
 	}
 	// Chains and their rules in block syntax: half the size of one "add rule" line per rule, and
 	// correspondingly faster for nft to parse.
-	fmt.Fprintf(&s, "table %s {\n", t)
+	fmt.Fprintf(s, "table %s {\n", t)
 	for _, h := range hooks {
 		desiredChains[h.name] = true
-		fmt.Fprintf(&s, "chain %s {\n%s\n", h.name, h.spec)
-		writeBlockRules(&s, h.rules)
+		fmt.Fprintf(s, "chain %s {\n%s\n", h.name, h.spec)
+		writeBlockRules(s, h.rules)
 	}
 	for _, c := range regular {
 		desiredChains[c.name] = true
-		fmt.Fprintf(&s, "chain %s {\n", c.name)
-		writeBlockRules(&s, c.rules)
+		fmt.Fprintf(s, "chain %s {\n", c.name)
+		writeBlockRules(s, c.rules)
 	}
 	for _, k := range keys {
 		for _, c := range frags[k].chains {
 			desiredChains[c.name] = true
-			fmt.Fprintf(&s, "chain %s {\n", c.name)
-			writeBlockRules(&s, c.rules)
+			fmt.Fprintf(s, "chain %s {\n", c.name)
+			writeBlockRules(s, c.rules)
 		}
 	}
 	s.WriteString("}\n")
@@ -415,7 +523,7 @@ func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existingChain
 				elems = append(elems, p.Masked().String())
 			}
 		}
-		writeElements(&s, t, setNodePortIPs+fam.suffix, elems)
+		writeElements(s, t, setNodePortIPs+fam.suffix, elems)
 	}
 	byMap := map[string][]string{}
 	for _, k := range keys {
@@ -424,28 +532,32 @@ func (b *Backend) fullScript(frags map[proxy.ServiceKey]*fragment, existingChain
 		}
 	}
 	for _, m := range sortedMapNames(byMap) {
-		writeElements(&s, t, m, byMap[m])
+		writeElements(s, t, m, byMap[m])
 	}
 	// Leftovers of earlier runs (Services deleted while the netproxy was down, older versions).
-	for _, name := range sortedSet(existingChains) {
-		if !desiredChains[name] {
-			fmt.Fprintf(&s, "delete chain %s %s\n", t, name)
+	for _, c := range sortedSet(existing.chains) {
+		if !desiredChains[c] {
+			fmt.Fprintf(s, "delete chain %s %s\n", t, c)
 		}
 	}
-	for _, name := range sortedSet(existingSets) {
-		if !desiredSets[name] {
-			fmt.Fprintf(&s, "delete set %s %s\n", t, name)
+	for _, st := range sortedSet(existing.sets) {
+		if !desiredSets[st] {
+			fmt.Fprintf(s, "delete set %s %s\n", t, st)
 		}
 	}
-	return s.String()
 }
 
 // diff computes what differs between the applied and the desired fragments of the pending Services,
-// so its cost follows the change, not the table.
-func (b *Backend) diff() *changes {
-	c := &changes{}
+// per shard table, so its cost follows the change, not the tables.
+func (b *Backend) diff() []*changes {
+	shards := map[int]*changes{}
 	for _, k := range sortedKeySet(b.pending) {
 		oldF, newF := b.applied[k], b.desired[k]
+		i := b.shard(k)
+		if shards[i] == nil {
+			shards[i] = &changes{table: b.tables[i]}
+		}
+		c := shards[i]
 		if oldF == newF {
 			continue
 		}
@@ -514,15 +626,33 @@ func (b *Backend) diff() *changes {
 			}
 		}
 	}
-	return c
+	var out []*changes
+	for i := range b.tables {
+		if c := shards[i]; c != nil && !c.empty() {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
-// Cleanup deletes the table; a missing table is not an error.
+// Cleanup deletes the backend's tables (of any shard count); missing tables are not an error.
 func (b *Backend) Cleanup(ctx context.Context) error {
-	// "add" first makes the delete succeed whether or not the table exists, in one transaction.
-	script := fmt.Sprintf("add table %s\ndelete table %s\n", b.table, b.table)
-	if _, err := b.cfg.Runner.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
-		return fmt.Errorf("deleting table %s: %w", b.table, err)
+	names := map[string]bool{}
+	for _, t := range b.tables {
+		names[t] = true
+	}
+	if existing, err := b.existing(ctx); err == nil {
+		for t := range existing {
+			names[t] = true
+		}
+	}
+	// "add" first makes each delete succeed whether or not the table exists, in one transaction.
+	var script strings.Builder
+	for _, t := range sortedSet(names) {
+		fmt.Fprintf(&script, "add table inet %s\ndelete table inet %s\n", t, t)
+	}
+	if _, err := b.cfg.Runner.Run(ctx, []byte(script.String()), "nft", "-f", "-"); err != nil {
+		return fmt.Errorf("deleting tables %s: %w", strings.Join(sortedSet(names), ", "), err)
 	}
 	b.reset()
 	return nil
@@ -531,12 +661,13 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 // counts reports the programmed objects of the last successful sync.
 func (b *Backend) counts() proxy.RuleCounts {
 	hooks, regular, _ := b.base()
-	c := proxy.RuleCounts{"chains": len(hooks) + len(regular)}
+	n := len(b.tables)
+	c := proxy.RuleCounts{"chains": n * (len(hooks) + len(regular)), "tables": n}
 	for _, h := range hooks {
-		c["rules"] += len(h.rules)
+		c["rules"] += n * len(h.rules)
 	}
 	for _, r := range regular {
-		c["rules"] += len(r.rules)
+		c["rules"] += n * len(r.rules)
 	}
 	for _, f := range b.applied {
 		c["chains"] += len(f.chains)
@@ -552,19 +683,27 @@ func (b *Backend) counts() proxy.RuleCounts {
 	return c
 }
 
-// ErrNoTable is returned by Dump when the table does not exist.
+// ErrNoTable is returned by Dump when none of the tables exists.
 var ErrNoTable = errors.New("table does not exist")
 
-// Dump returns `nft list table` output for the backend's table (for tests and debugging).
+// Dump returns `nft list table` output for each of the backend's tables that exists, in shard order
+// (for tests and debugging).
 func (b *Backend) Dump(ctx context.Context) (string, error) {
-	out, err := b.cfg.Runner.Run(ctx, nil, "nft", "list", "table", b.table)
-	if err != nil {
-		if strings.Contains(err.Error(), "No such file or directory") {
-			return "", ErrNoTable
+	var s strings.Builder
+	for _, t := range b.tables {
+		out, err := b.cfg.Runner.Run(ctx, nil, "nft", "list", "table", "inet", t)
+		if err != nil {
+			if strings.Contains(err.Error(), "No such file or directory") {
+				continue
+			}
+			return "", err
 		}
-		return "", err
+		s.Write(out)
 	}
-	return string(out), nil
+	if s.Len() == 0 {
+		return "", ErrNoTable
+	}
+	return s.String(), nil
 }
 
 func writeBlockRules(s *strings.Builder, rules []string) {

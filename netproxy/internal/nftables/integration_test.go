@@ -373,15 +373,21 @@ func TestRestartAdoptsRulesAndResyncRepairsDrift(t *testing.T) {
 	}
 
 	// Someone deletes rules and map elements by hand, and adds a chain of their own.
-	c.node.Run("nft", "flush", "chain", "inet", "skiff", "services")
-	c.node.Run("nft", "flush", "map", "inet", "skiff", "service-ips")
-	c.node.Run("nft", "add", "chain", "inet", "skiff", "stray")
+	table := strings.Fields(c.b.TableOf(proxy.ServiceKey{Namespace: "default", Name: "web"}))[1]
+	c.node.Run("nft", "flush", "chain", "inet", table, "services")
+	c.node.Run("nft", "flush", "map", "inet", table, "service-ips")
+	c.node.Run("nft", "add", "chain", "inet", table, "stray")
+	// A table of a shard count no longer in use goes away too.
+	c.node.Run("nft", "add", "table", "inet", "skiff-99")
 	if _, err := c.node.AskTCP("10.96.0.50:80"); err == nil {
 		t.Fatal("the VIP still answers with its rules deleted; the test cannot tell a repair from no damage")
 	}
 	c.sync(true)
 	if got := normalize(c.dump()); got != want {
 		t.Fatalf("resync did not repair the table:\n%s\nwant\n%s", got, want)
+	}
+	if tables := c.node.Run("nft", "list", "tables"); strings.Contains(tables, "skiff-99") {
+		t.Fatalf("resync left the table of an unused shard:\n%s", tables)
 	}
 	if _, err := c.answers("tcp", "10.96.0.50:80", 5); err != nil {
 		t.Fatalf("after the repair: %v", err)
@@ -506,13 +512,15 @@ func TestPartialSyncRefusedByTheKernelFallsBackToAFullSync(t *testing.T) {
 		return normalize(c.dump())
 	}
 	// Someone deletes the Service's chains by hand: the partial batch that flushes them fails as a whole.
-	c.node.Run("nft", "flush", "map", "inet", "skiff", "service-ips")
-	c.node.Run("nft", "flush", "map", "inet", "skiff", "service-nodeports")
-	for _, ch := range c.b.applied[proxy.ServiceKey{Namespace: "default", Name: "web"}].chains {
-		c.node.Run("nft", "flush", "chain", "inet", "skiff", ch.name)
+	web := proxy.ServiceKey{Namespace: "default", Name: "web"}
+	table := strings.Fields(c.b.TableOf(web))[1]
+	c.node.Run("nft", "flush", "map", "inet", table, "service-ips")
+	c.node.Run("nft", "flush", "map", "inet", table, "service-nodeports")
+	for _, ch := range c.b.applied[web].chains {
+		c.node.Run("nft", "flush", "chain", "inet", table, ch.name)
 	}
-	for _, ch := range c.b.applied[proxy.ServiceKey{Namespace: "default", Name: "web"}].chains {
-		c.node.Run("nft", "delete", "chain", "inet", "skiff", ch.name)
+	for _, ch := range c.b.applied[web].chains {
+		c.node.Run("nft", "delete", "chain", "inet", table, ch.name)
 	}
 	c.endpoints("web", []string{"web-1", "web-2"})
 	if _, err := c.b.Sync(context.Background(), c.store.Snapshot(), false); err != nil {
@@ -527,5 +535,23 @@ func TestPartialSyncRefusedByTheKernelFallsBackToAFullSync(t *testing.T) {
 	}
 	if answers, err := c.answers("tcp", "10.96.0.50:80", 30); err != nil || len(answers) != 2 {
 		t.Fatalf("after the repair requests reached %v (%v), want both pods", answers, err)
+	}
+}
+
+func TestCleanupRemovesEveryTable(t *testing.T) {
+	c := newCluster(t, "web-1")
+	c.service("web", "10.96.0.50")
+	c.endpoints("web", []string{"web-1"})
+	c.sync(true)
+	if tables := c.node.Run("nft", "list", "tables"); strings.Count(tables, "table inet skiff") != DefaultShards {
+		t.Fatalf("after a sync the node has tables\n%s\nwant %d shard tables", tables, DefaultShards)
+	}
+	// A netproxy configured with fewer shards still removes them all.
+	small := New(Config{Shards: 1, Runner: ExecRunner{Prefix: c.node.Prefix()}, NetNS: c.node.Path()})
+	if err := small.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tables := c.node.Run("nft", "list", "tables"); strings.Contains(tables, "skiff") {
+		t.Fatalf("cleanup left\n%s", tables)
 	}
 }

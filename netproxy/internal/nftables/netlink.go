@@ -16,6 +16,7 @@ import (
 // the order one transaction must apply them: a set or chain exists before anything refers to it, and
 // is deleted only after every rule and map element referring to it is gone.
 type changes struct {
+	table       string // the shard table these changes apply to
 	addSets     []affinitySet
 	addChains   []string
 	delElems    []element
@@ -45,15 +46,14 @@ func (c *changes) messages() int {
 // (nft 1.0.6 reads every chain of the table into its cache before applying even one rule, which makes
 // a one-endpoint change cost as much as listing 100,000 chains.)
 type netlinkWriter struct {
-	table  *nft.Table
 	netns  string   // path of the network namespace to program; "" for the current one
 	nsFile *os.File // opened on first use
 	// timeout bounds one batch's round trip, so a kernel that never answers cannot hang the sync loop.
 	timeout time.Duration
 }
 
-func newNetlinkWriter(table, netns string) *netlinkWriter {
-	return &netlinkWriter{table: &nft.Table{Family: nft.TableFamilyINet, Name: table}, netns: netns, timeout: 30 * time.Second}
+func newNetlinkWriter(netns string) *netlinkWriter {
+	return &netlinkWriter{netns: netns, timeout: 30 * time.Second}
 }
 
 func (w *netlinkWriter) conn() (*nft.Conn, error) {
@@ -76,13 +76,32 @@ func (w *netlinkWriter) conn() (*nft.Conn, error) {
 	return nft.New(opts...)
 }
 
-// apply sends c as one batch. An error means the kernel applied nothing.
-func (w *netlinkWriter) apply(c *changes) error {
+// apply sends the changes of every table as one batch (one transaction across tables). An error
+// means the kernel applied nothing.
+func (w *netlinkWriter) apply(all []*changes) error {
 	cc, err := w.conn()
 	if err != nil {
 		return err
 	}
-	t := w.table
+	msgs := 0
+	for _, c := range all {
+		if err := w.add(cc, c); err != nil {
+			return fmt.Errorf("table %s: %w", c.table, err)
+		}
+		msgs += c.messages()
+	}
+	if err := cc.Flush(); err != nil {
+		if errors.Is(err, syscall.ENOBUFS) {
+			return fmt.Errorf("netlink batch of %d messages overflowed the socket buffer: %w", msgs, err)
+		}
+		return fmt.Errorf("netlink batch of %d messages: %w", msgs, err)
+	}
+	return nil
+}
+
+// add queues one table's changes on cc.
+func (w *netlinkWriter) add(cc *nft.Conn, c *changes) error {
+	t := &nft.Table{Family: nft.TableFamilyINet, Name: c.table}
 	for _, s := range c.addSets {
 		set := &nft.Set{Table: t, Name: s.name, KeyType: nft.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian,
 			Dynamic: true, HasTimeout: true, Timeout: time.Duration(s.timeoutSeconds) * time.Second, Size: 65535}
@@ -96,7 +115,7 @@ func (w *netlinkWriter) apply(c *changes) error {
 	for _, name := range c.addChains {
 		cc.AddChain(&nft.Chain{Table: t, Name: name})
 	}
-	if err := w.elements(cc, c.delElems, false); err != nil {
+	if err := elements(cc, t, c.delElems, false); err != nil {
 		return err
 	}
 	for _, name := range c.flushChains {
@@ -112,7 +131,7 @@ func (w *netlinkWriter) apply(c *changes) error {
 			cc.AddRule(&nft.Rule{Table: t, Chain: target, Exprs: exprs})
 		}
 	}
-	if err := w.elements(cc, c.addElems, true); err != nil {
+	if err := elements(cc, t, c.addElems, true); err != nil {
 		return err
 	}
 	for _, name := range c.delChains {
@@ -121,17 +140,11 @@ func (w *netlinkWriter) apply(c *changes) error {
 	for _, name := range c.delSets {
 		cc.DelSet(&nft.Set{Table: t, Name: name})
 	}
-	if err := cc.Flush(); err != nil {
-		if errors.Is(err, syscall.ENOBUFS) {
-			return fmt.Errorf("netlink batch of %d messages overflowed the socket buffer: %w", c.messages(), err)
-		}
-		return fmt.Errorf("netlink batch of %d messages: %w", c.messages(), err)
-	}
 	return nil
 }
 
 // elements adds or deletes verdict map elements, one message per map.
-func (w *netlinkWriter) elements(cc *nft.Conn, elems []element, add bool) error {
+func elements(cc *nft.Conn, t *nft.Table, elems []element, add bool) error {
 	byMap := map[string][]nft.SetElement{}
 	var order []string
 	for _, e := range elems {
@@ -151,7 +164,7 @@ func (w *netlinkWriter) elements(cc *nft.Conn, elems []element, add bool) error 
 		byMap[e.m] = append(byMap[e.m], se)
 	}
 	for _, m := range order {
-		set := &nft.Set{Table: w.table, Name: m, IsMap: true}
+		set := &nft.Set{Table: t, Name: m, IsMap: true}
 		var err error
 		if add {
 			err = cc.SetAddElements(set, byMap[m])
