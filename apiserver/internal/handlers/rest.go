@@ -221,6 +221,10 @@ func (a *API) list(q *request) {
 		q.fail(err)
 		return
 	}
+	if opts.Match == nil && !q.out.table && !q.out.yaml {
+		a.listRaw(q, opts)
+		return
+	}
 	lr, err := a.reg.List(q.r.Context(), q.res, q.info.Namespace, opts)
 	if err != nil {
 		q.fail(err)
@@ -516,4 +520,42 @@ func (a *API) deleteCollection(q *request) {
 		ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatInt(lr.Revision, 10)},
 		Items:    deleted,
 	})
+}
+
+// listRaw writes a list without decoding its items (see registry.ListRaw).
+func (a *API) listRaw(q *request, opts registry.ListOptions) {
+	lr, err := a.reg.ListRaw(q.r.Context(), q.res, q.info.Namespace, opts)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	head, err := json.Marshal(struct {
+		metav1.TypeMeta `json:",inline"`
+		metav1.ListMeta `json:"metadata"`
+	}{
+		TypeMeta: metav1.TypeMeta{Kind: q.res.Kind + "List", APIVersion: q.res.APIVersion()},
+		ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatInt(lr.Revision, 10), Continue: lr.Continue, RemainingItemCount: lr.RemainingItemCount},
+	})
+	if err != nil {
+		q.fail(apierrors.NewInternalError(err))
+		return
+	}
+	size := len(head) + 16
+	for _, it := range lr.Items {
+		size += len(it) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, head[:len(head)-1]...) // drop the closing brace
+	buf = append(buf, `,"items":[`...)
+	for i, it := range lr.Items {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, it...)
+	}
+	buf = append(buf, "]}\n"...)
+	q.w.Header().Set("Content-Type", "application/json")
+	q.w.Header().Set("X-Content-Type-Options", "nosniff")
+	q.w.WriteHeader(http.StatusOK)
+	_, _ = q.w.Write(buf)
 }

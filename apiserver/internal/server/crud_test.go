@@ -29,6 +29,9 @@ func TestCRUDEveryVerb(t *testing.T) {
 	if str(list, "kind") != "ConfigMapList" || str(list, "metadata.resourceVersion") == "" || len(list["items"].([]any)) != 1 {
 		t.Fatalf("list envelope: %v", list)
 	}
+	if item := list["items"].([]any)[0].(map[string]any); str(item, "metadata.resourceVersion") != str(got, "metadata.resourceVersion") || str(item, "data.k") != "v" {
+		t.Fatalf("list item %v, get %v", item, got)
+	}
 
 	got["data"] = map[string]any{"k": "v2"}
 	updated := ts.must(t, http.StatusOK, "PUT", base+"/a", jsonCT, got)
