@@ -63,8 +63,8 @@ bench: ## benchmarks of every module, figures printed
 		(cd $$m && $(GO) test -run='^$$' -bench=. -benchmem ./...); \
 	done
 
-lint: fmt-check vet ## gofmt, go vet and the dependency-direction tests
-	cd shared && $(GO) test -count=1 -run 'TestDependencies' ./...
+lint: fmt-check vet ## gofmt, go vet and the dependency-direction tests of every module
+	@set -e; for m in $(filter-out e2e,$(MODULES)); do (cd $$m && $(GO) test -count=1 -run '^TestDependencies$$' .); done
 
 deps: ## install the Debian packages Skiff needs (idempotent)
 	@./deploy/install-deps.sh
