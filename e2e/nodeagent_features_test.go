@@ -353,13 +353,16 @@ func TestNodeAgentVolumes(t *testing.T) {
 			t.Fatal(err)
 		}
 		mode := int32(0o400)
+		limit := resource.MustParse("4Mi")
 		ctr := container("reader", "sleep", "100000")
 		ctr.VolumeMounts = []corev1.VolumeMount{{Name: "site", MountPath: "/site"}, {Name: "creds", MountPath: "/creds"}, {Name: "info", MountPath: "/info"},
+			{Name: "scratch", MountPath: "/scratch"},
 			{Name: "site", MountPath: "/etc/only-index.html", SubPath: "index.html"}}
-		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "files", Labels: map[string]string{"tier": "web"}}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace,
+		files := c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "files", Labels: map[string]string{"tier": "web"}}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace,
 			Volumes: []corev1.Volume{
 				{Name: "site", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "site"}}}},
 				{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds", DefaultMode: &mode}}},
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: "Memory", SizeLimit: &limit}}},
 				{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
 					{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
 					{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
@@ -368,8 +371,8 @@ func TestNodeAgentVolumes(t *testing.T) {
 			Containers: []corev1.Container{ctr}}})
 		c.waitPod("files", "Running", 120*time.Second, running)
 		out, code := c.kubectlExit("", "exec", "files", "--", "sh", "-c",
-			`cat /site/index.html; echo; cat /creds/password; echo; stat -c %a /creds/..data/password; cat /info/labels; echo; cat /info/name; echo; cat /etc/only-index.html; echo; touch /site/x 2>/dev/null || echo read-only`)
-		want := "v1\nhunter2\n400\ntier=\"web\"\nfiles\nv1\nread-only\n"
+			`cat /site/index.html; echo; cat /creds/password; echo; stat -c %a /creds/..data/password; cat /info/labels; echo; cat /info/name; echo; cat /etc/only-index.html; echo; touch /site/x 2>/dev/null || echo read-only; df -k /scratch | awk 'NR==2 {print $1, $2}'`)
+		want := "v1\nhunter2\n400\ntier=\"web\"\nfiles\nv1\nread-only\ntmpfs 4096\n"
 		if code != 0 || out != want {
 			t.Fatalf("exec output %q (exit %d), want %q", out, code, want)
 		}
@@ -385,7 +388,11 @@ func TestNodeAgentVolumes(t *testing.T) {
 			out, _ := c.kubectlExit("", "exec", "files", "--", "cat", "/site/index.html")
 			return out == "v2", out
 		})
+		ip := c.getPod("files").Status.PodIP
 		c.deletePod("files")
+		if left := c.leftovers(string(files.UID), ip); len(left) > 0 {
+			t.Fatalf("left behind (tmpfs, subPath mounts?): %v", left)
+		}
 	})
 
 	t.Run("a persistentVolumeClaim bound to a hostPath volume keeps data on the node", func(t *testing.T) {
