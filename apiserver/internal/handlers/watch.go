@@ -133,6 +133,42 @@ func (s *watchStream) send(typ metav1.WatchEventType, obj any) error {
 	return nil
 }
 
+// sendStored sends a storage event's value without decoding it; sent is false when the value is not in
+// the registry's shape (the caller then decodes it).
+func (s *watchStream) sendStored(ev storage.Event) (sent bool, err error) {
+	var typ metav1.WatchEventType
+	value := ev.KV.Value
+	switch ev.Type {
+	case storage.Added:
+		typ = metav1.Added
+	case storage.Modified:
+		typ = metav1.Modified
+	case storage.Deleted:
+		typ = metav1.Deleted
+		if value == nil {
+			value = ev.PrevValue
+		}
+	default:
+		return false, nil
+	}
+	data, ok := registry.WithResourceVersion(value, ev.KV.Revision)
+	if !ok {
+		return false, nil
+	}
+	line := make([]byte, 0, len(data)+32)
+	line = append(line, `{"type":"`...)
+	line = append(line, typ...)
+	line = append(line, `","object":`...)
+	line = append(line, data...)
+	line = append(line, "}\n"...)
+	_ = s.rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
+	if _, err := s.w.Write(line); err != nil {
+		return true, err
+	}
+	s.flusher.Flush()
+	return true, nil
+}
+
 // bookmark is the object of a BOOKMARK event: only kind, apiVersion and the revision.
 func (s *watchStream) bookmark(rev int64, initialEnd bool) error {
 	meta := map[string]any{"resourceVersion": strconv.FormatInt(rev, 10)}
@@ -214,6 +250,7 @@ func (a *API) watch(q *request) {
 		tick = t.C
 	}
 	lastBookmark := last
+	raw := o.sel.empty() && !q.out.table
 	for {
 		select {
 		case <-ctx.Done():
@@ -239,6 +276,16 @@ func (a *API) watch(q *request) {
 			}
 			if ev.KV.Revision > last {
 				last = ev.KV.Revision
+			}
+			if raw {
+				// Without a selector or a Table, the stored JSON is sent as is, with its revision
+				// spliced in: no per-watcher decoding.
+				if sent, err := s.sendStored(ev); sent || err != nil {
+					if err != nil {
+						return
+					}
+					continue
+				}
 			}
 			typ, obj := a.convertEvent(q.res, o.sel, ev)
 			if obj == nil {

@@ -50,6 +50,12 @@ func (r *Registry) ListRaw(ctx context.Context, res *Resource, ns string, opts L
 	return out, nil
 }
 
+// WithResourceVersion is the stored value as served: its JSON with metadata.resourceVersion set to rev.
+// ok is false for a value not in the shape the registry writes; decode it instead.
+func WithResourceVersion(value []byte, rev int64) (data []byte, ok bool) {
+	return spliceResourceVersion(value, rev)
+}
+
 // spliceResourceVersion inserts "resourceVersion" into the metadata of a stored value written by encode,
 // which always starts {"kind":"...","apiVersion":"...","metadata":{ and never stores a resourceVersion.
 // The input is shared with the watch cache and is not modified.
