@@ -301,6 +301,10 @@ func (m *Manager) cleanupOrphans(ctx context.Context) {
 	var orphans []*record
 	for uid, r := range m.records {
 		if !live[uid] && !m.terminating[uid] {
+			// The list above may predate a pod that was added (and got its record) since.
+			if p, ok := m.informer.Get(r.Namespace + "/" + r.Name); ok && string(p.UID) == uid {
+				continue
+			}
 			orphans = append(orphans, r)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +92,29 @@ func TestMergeEnv(t *testing.T) {
 	got := strings.Join(mergeEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4"}), " ")
 	if got != "A=1 B=3 C=4" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestListRemovesOnlyStaleHalfMadeBundles(t *testing.T) {
+	e := newTestEnv(t)
+	fresh := filepath.Join(e.root, "containers", "starting")
+	stale := filepath.Join(e.root, "containers", "abandoned")
+	for _, d := range []string{fresh, stale} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rt.List(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal("a bundle being created right now was removed by List")
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatal("an abandoned bundle without metadata was kept")
 	}
 }

@@ -251,8 +251,11 @@ func (r *Runtime) List() ([]*State, error) {
 		s, err := r.State(e.Name())
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
-				// A bundle without metadata is a start that died half way; remove it.
-				_ = r.Remove(context.Background(), e.Name())
+				// A bundle without metadata is a start that died half way; remove it, but only once it
+				// is old enough not to be a start in progress right now.
+				if info, ierr := e.Info(); ierr == nil && time.Since(info.ModTime()) > time.Minute {
+					_ = r.Remove(context.Background(), e.Name())
+				}
 				continue
 			}
 			return nil, err
