@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,7 +60,15 @@ type Registry struct {
 
 	ips   *ipAllocator
 	ports *portAllocator
+
+	// deletingNamespaces holds the namespaces this apiserver marked for deletion in the last minute
+	// (name -> time). Creates into them skip the watch cache and read the namespace live, so a create
+	// right after the delete cannot slip through on a cache that has not seen it yet.
+	deletingNamespaces sync.Map
 }
+
+// forceLiveLookup is how long a namespace stays in deletingNamespaces.
+const forceLiveLookup = time.Minute
 
 // New builds the registry of the given resources.
 func New(cfg Config, resources []*Resource) (*Registry, error) {
@@ -243,6 +252,20 @@ func validateMetaName(res *Resource, m *metav1.ObjectMeta) field.ErrorList {
 	return errs
 }
 
+// recentlyDeleting reports whether this apiserver marked namespace ns for deletion within
+// forceLiveLookup, forgetting older entries.
+func (r *Registry) recentlyDeleting(ns string) bool {
+	v, ok := r.deletingNamespaces.Load(ns)
+	if !ok {
+		return false
+	}
+	if r.now().Sub(v.(time.Time)) > forceLiveLookup {
+		r.deletingNamespaces.Delete(ns)
+		return false
+	}
+	return true
+}
+
 // checkNamespace refuses writes into a missing (404) or terminating (403) namespace.
 func (r *Registry) checkNamespace(ctx context.Context, ns string) error {
 	nsRes := r.resource("", "namespaces")
@@ -252,10 +275,13 @@ func (r *Registry) checkNamespace(ctx context.Context, ns string) error {
 	// The watch cache answers the common case (an active namespace) from memory; anything else is
 	// confirmed with a live read, since the cache may lag a namespace created a moment ago.
 	key := nsRes.Key("", ns)
-	if lr, err := r.store.List(ctx, nsRes.Prefix(""), storage.ListOptions{AnyRevision: true,
-		Predicate: func(kv storage.KV) bool { return kv.Key == key }}); err == nil && len(lr.Items) == 1 {
-		if obj, err := nsRes.Decode(lr.Items[0]); err == nil && obj.GetObjectMeta().DeletionTimestamp == nil && namespacePhase(obj) != "Terminating" {
-			return nil
+	if !r.recentlyDeleting(ns) {
+		lr, err := r.store.List(ctx, nsRes.Prefix(""), storage.ListOptions{AnyRevision: true,
+			Predicate: func(kv storage.KV) bool { return kv.Key == key }})
+		if err == nil && len(lr.Items) == 1 {
+			if obj, err := nsRes.Decode(lr.Items[0]); err == nil && obj.GetObjectMeta().DeletionTimestamp == nil && namespacePhase(obj) != "Terminating" {
+				return nil
+			}
 		}
 	}
 	kv, err := r.store.Get(ctx, key)
@@ -636,6 +662,9 @@ func (r *Registry) deleteOnce(ctx context.Context, res *Resource, ns, name strin
 	if om.DeletionTimestamp == nil {
 		if h := res.strategy.markDeleting; h != nil {
 			h(obj)
+		}
+		if res.Group == "" && res.Plural == "namespaces" {
+			r.deletingNamespaces.Store(om.Name, r.now())
 		}
 		t := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
 		om.DeletionTimestamp = &t
