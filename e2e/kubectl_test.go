@@ -289,6 +289,9 @@ func TestKubectl(t *testing.T) {
 		mustContain(t, "create deployment", e.run("create", "deployment", "api", "--image=busybox", "--replicas=2", "--", "httpd", "-f"), "deployment.apps/api created")
 		mustContain(t, "expose", e.run("expose", "deployment", "api", "--port=80", "--target-port=8080"), "service/api exposed")
 		mustContain(t, "run", e.run("run", "one", "--image=busybox", "--", "sleep", "60"), "pod/one created")
+		mustContain(t, "create job", e.run("create", "job", "hello", "--image=busybox", "--", "echo", "hi"), "job.batch/hello created")
+		mustContain(t, "job selector", e.run("get", "job", "hello", "-o", "jsonpath={.spec.selector.matchLabels} {.spec.template.metadata.labels}"),
+			"batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name", `"job-name":"hello"`)
 		mustContain(t, "rollout restart", e.run("rollout", "restart", "deployment", "api"), "deployment.apps/api restarted")
 		mustContain(t, "describe", e.run("describe", "deployment", "api"), "Replicas:", "2 desired", "kubectl.kubernetes.io/restartedAt")
 		mustContain(t, "describe pod", e.run("describe", "pod", "one"), "Status:", "Pending")
@@ -298,6 +301,7 @@ func TestKubectl(t *testing.T) {
 		e.run("delete", "deployment", "api")
 		e.run("delete", "service", "api")
 		e.run("delete", "pod", "one")
+		e.run("delete", "job", "hello")
 		e.run("delete", "configmap", "flags")
 	})
 

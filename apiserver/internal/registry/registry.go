@@ -228,6 +228,9 @@ func (r *Registry) validate(res *Resource, obj metav1.Object) field.ErrorList {
 	if len(errs) > 0 {
 		return errs
 	}
+	if h := res.strategy.validateCreate; h != nil {
+		errs = append(errs, h(obj)...)
+	}
 	if r.validator != nil {
 		errs = append(errs, r.validator.Validate(obj)...)
 	}

@@ -104,6 +104,8 @@ type strategy struct {
 	prepareForCreate func(obj metav1.Object)
 	// prepareForUpdate adjusts an updated object against the stored one.
 	prepareForUpdate func(obj, old metav1.Object, subresource string)
+	// validateCreate adds resource-specific create rules (a Job's generated selector).
+	validateCreate func(obj metav1.Object) field.ErrorList
 	// validateUpdate adds resource-specific update rules (immutable fields).
 	validateUpdate func(obj, old metav1.Object) field.ErrorList
 	// beforeCreate runs just before the object is stored (allocators); undo releases what it took if

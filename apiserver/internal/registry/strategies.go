@@ -8,6 +8,7 @@ import (
 
 	"github.com/skiffhq/skiff/apiserver/internal/apierrors"
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
+	batchv1 "github.com/skiffhq/skiff/shared/api/batch/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 )
@@ -81,6 +82,18 @@ func (r *Registry) attachStrategy(res *Resource) {
 				return nil
 			}
 			return field.ErrorList{field.Invalid(field.NewPath("spec", "selector"), d.Spec.Selector, "field is immutable")}
+		}
+	case "batch/jobs":
+		s.prepareForCreate = func(obj metav1.Object) {
+			if j, ok := obj.(*batchv1.Job); ok {
+				generateJobSelector(j)
+			}
+		}
+		s.validateCreate = func(obj metav1.Object) field.ErrorList {
+			if j, ok := obj.(*batchv1.Job); ok {
+				return validateGeneratedSelector(j)
+			}
+			return nil
 		}
 	case "apps/replicasets":
 		s.validateUpdate = func(obj, old metav1.Object) field.ErrorList {
