@@ -343,13 +343,10 @@ func newTop(f *Factory) *cobra.Command {
 		case <-time.After(interval):
 		}
 		out := map[string][2]podUsage{}
-		read(func(node string, u podUsage) {
+		read(func(_ string, u podUsage) {
 			k := u.Namespace + "/" + u.Name
 			if prev, ok := first[k]; ok {
-				u2 := u
-				u2.Name = node // carry the node name in the first slot's Name
 				out[k] = [2]podUsage{prev, u}
-				_ = u2
 			}
 		})
 		return byNode, out, nil
