@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/skiffhq/skiff/apiserver/internal/admission"
 	"github.com/skiffhq/skiff/apiserver/internal/apierrors"
 	"github.com/skiffhq/skiff/apiserver/internal/storage"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
@@ -36,10 +37,18 @@ type Validator interface {
 	ValidateStatusUpdate(obj, old metav1.Object) field.ErrorList
 }
 
+// Admitter is the admission chain (internal/admission), run on every create and main-resource update
+// after defaulting and before validation.
+type Admitter interface {
+	Admit(ctx context.Context, a admission.Attributes) error
+}
+
 // Config holds what the registry depends on.
 type Config struct {
 	Store     storage.Store
 	Validator Validator
+	// Admission may be nil (no admission).
+	Admission Admitter
 	Log       *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -51,6 +60,7 @@ type Config struct {
 type Registry struct {
 	store     storage.Store
 	validator Validator
+	admission Admitter
 	log       *zap.Logger
 	now       func() time.Time
 
@@ -75,6 +85,7 @@ func New(cfg Config, resources []*Resource) (*Registry, error) {
 	r := &Registry{
 		store:     cfg.Store,
 		validator: cfg.Validator,
+		admission: cfg.Admission,
 		log:       cfg.Log,
 		now:       cfg.Now,
 		byGroup:   map[string]*Resource{},
@@ -162,6 +173,12 @@ func (r *Registry) Create(ctx context.Context, res *Resource, obj metav1.Object,
 func (r *Registry) create(ctx context.Context, res *Resource, obj metav1.Object, opts CreateOptions) (metav1.Object, error) {
 	r.prepareForCreate(res, obj)
 	m := obj.GetObjectMeta()
+	if r.admission != nil {
+		if err := r.admission.Admit(ctx, admission.Attributes{Operation: admission.Create, Group: res.Group,
+			Resource: res.Plural, Namespace: m.Namespace, Name: m.Name, Object: obj}); err != nil {
+			return nil, err
+		}
+	}
 	if errs := r.validate(res, obj); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.Group, res.Kind, m.Name, errs)
 	}
@@ -514,6 +531,12 @@ func (r *Registry) prepareForUpdate(ctx context.Context, res *Resource, obj, old
 	}
 	if h := res.strategy.prepareForUpdate; h != nil {
 		h(obj, old, sub)
+	}
+	if r.admission != nil && sub == "" {
+		if err := r.admission.Admit(ctx, admission.Attributes{Operation: admission.Update, Group: res.Group,
+			Resource: res.Plural, Namespace: om.Namespace, Name: om.Name, Object: obj, OldObject: old}); err != nil {
+			return err
+		}
 	}
 	if sub == "" && om.Generation > 0 {
 		changed := !fieldsEqual(obj, old, "Spec")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/skiffhq/skiff/apiserver/internal/admission"
+
 	"github.com/skiffhq/skiff/shared/component"
 )
 
@@ -30,6 +32,14 @@ type Config struct {
 	ServiceNodePortRange string
 	// EtcdCompactionInterval is how often etcd history is compacted (0 or negative: never).
 	EtcdCompactionInterval time.Duration
+	// EnableAdmissionPlugins and DisableAdmissionPlugins adjust the admission chain (default: every
+	// plugin of internal/admission on).
+	EnableAdmissionPlugins  []string
+	DisableAdmissionPlugins []string
+	// DefaultNotReadyTolerationSeconds and DefaultUnreachableTolerationSeconds are the
+	// tolerationSeconds the DefaultTolerationSeconds plugin gives pods.
+	DefaultNotReadyTolerationSeconds    int64
+	DefaultUnreachableTolerationSeconds int64
 	// Log configures logging.
 	Log component.LogOptions
 
@@ -55,13 +65,15 @@ func DefaultDataDir() string {
 // DefaultConfig returns the defaults of every flag.
 func DefaultConfig() Config {
 	return Config{
-		BindAddress:            "127.0.0.1",
-		Port:                   8080,
-		DataDir:                DefaultDataDir(),
-		ServiceClusterIPRange:  "10.96.0.0/16",
-		ServiceNodePortRange:   "30000-32767",
-		EtcdCompactionInterval: 5 * time.Minute,
-		Log:                    component.DefaultLogOptions(),
+		BindAddress:                         "127.0.0.1",
+		Port:                                8080,
+		DataDir:                             DefaultDataDir(),
+		ServiceClusterIPRange:               "10.96.0.0/16",
+		ServiceNodePortRange:                "30000-32767",
+		EtcdCompactionInterval:              5 * time.Minute,
+		DefaultNotReadyTolerationSeconds:    300,
+		DefaultUnreachableTolerationSeconds: 300,
+		Log:                                 component.DefaultLogOptions(),
 	}
 }
 
@@ -74,6 +86,10 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ServiceClusterIPRange, "service-cluster-ip-range", c.ServiceClusterIPRange, "IPv4 CIDR Service ClusterIPs are allocated from")
 	fs.StringVar(&c.ServiceNodePortRange, "service-node-port-range", c.ServiceNodePortRange, "inclusive range of Service node ports, low-high")
 	fs.DurationVar(&c.EtcdCompactionInterval, "etcd-compaction-interval", c.EtcdCompactionInterval, "how often etcd history is compacted; 0 turns compaction off")
+	fs.StringSliceVar(&c.EnableAdmissionPlugins, "enable-admission-plugins", c.EnableAdmissionPlugins, "admission plugins to enable besides the default ones (every plugin is on by default): "+strings.Join(admission.Names(), ", "))
+	fs.StringSliceVar(&c.DisableAdmissionPlugins, "disable-admission-plugins", c.DisableAdmissionPlugins, "admission plugins to turn off, comma separated: "+strings.Join(admission.Names(), ", "))
+	fs.Int64Var(&c.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", c.DefaultNotReadyTolerationSeconds, "tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to every pod that has none")
+	fs.Int64Var(&c.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", c.DefaultUnreachableTolerationSeconds, "tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to every pod that has none")
 	c.Log.BindFlags(fs)
 }
 
@@ -100,6 +116,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.nodePortRange(); err != nil {
 		return err
+	}
+	if _, err := admission.Enabled(c.EnableAdmissionPlugins, c.DisableAdmissionPlugins); err != nil {
+		return fmt.Errorf("--enable-admission-plugins/--disable-admission-plugins: %w", err)
+	}
+	if c.DefaultNotReadyTolerationSeconds < 0 || c.DefaultUnreachableTolerationSeconds < 0 {
+		return fmt.Errorf("--default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds may not be negative")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/skiffhq/skiff/apiserver/internal/admission"
 	"github.com/skiffhq/skiff/apiserver/internal/apierrors"
 	"github.com/skiffhq/skiff/apiserver/internal/handlers"
 	"github.com/skiffhq/skiff/apiserver/internal/registry"
@@ -71,15 +72,29 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Regis
 
 func newWithStore(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Registry, store storage.Store, cidr any, ports [2]int) (*Server, error) {
 	prefix, _ := cfg.clusterIPRange()
+	objects := &registryObjects{}
+	chain, err := admission.New(admission.Config{
+		Objects:                             objects,
+		Enable:                              cfg.EnableAdmissionPlugins,
+		Disable:                             cfg.DisableAdmissionPlugins,
+		DefaultNotReadyTolerationSeconds:    cfg.DefaultNotReadyTolerationSeconds,
+		DefaultUnreachableTolerationSeconds: cfg.DefaultUnreachableTolerationSeconds,
+	})
+	if err != nil {
+		return nil, err
+	}
 	rg, err := registry.New(registry.Config{
 		Store:     store,
 		Validator: sharedValidator{},
+		Admission: chain,
 		Log:       log.Named("registry"),
 		Services:  registry.ServiceConfig{ClusterIPRange: prefix, NodePortRange: ports},
 	}, registry.FromTable(resources.All()))
 	if err != nil {
 		return nil, err
 	}
+	objects.reg = rg
+	log.Info("admission plugins", zap.Strings("plugins", chain.Names()))
 	stopCtx, stop := context.WithCancel(context.Background())
 	metrics := handlers.NewMetrics(reg)
 	api := handlers.New(handlers.Config{
@@ -113,7 +128,8 @@ func newWithStore(ctx context.Context, cfg Config, log *zap.Logger, reg *prometh
 	return s, nil
 }
 
-// bootstrap creates the system namespaces and the kubernetes Service if they are missing.
+// bootstrap creates the system namespaces, the system priority classes and the kubernetes Service if
+// they are missing.
 func (s *Server) bootstrap(ctx context.Context) error {
 	nsRes, ok := s.registry.Lookup("", "v1", "namespaces")
 	if !ok {
@@ -123,6 +139,13 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		if _, err := s.registry.Create(ctx, nsRes, ns, registry.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating namespace %s: %w", name, err)
+		}
+	}
+	if pcRes, ok := s.registry.Lookup("scheduling.k8s.io", "v1", "priorityclasses"); ok {
+		for _, pc := range admission.SystemPriorityClasses() {
+			if _, err := s.registry.Create(ctx, pcRes, pc, registry.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating priority class %s: %w", pc.Name, err)
+			}
 		}
 	}
 	svcRes, ok := s.registry.Lookup("", "v1", "services")
