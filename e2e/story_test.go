@@ -14,7 +14,6 @@ import (
 
 	"github.com/skiffhq/skiff/shared/client"
 
-	"github.com/skiffhq/skiff/e2e/internal/busybox"
 	"github.com/skiffhq/skiff/e2e/internal/cluster"
 )
 
@@ -145,7 +144,8 @@ func answersFrom(c *cluster.TestCluster, n *cluster.TestNode, url string, want [
 	})
 }
 
-// clientPod is a pod pinned to node that fetches url every half second and logs each answer.
+// clientPod is a pod pinned to node that fetches url every half second and logs each answer. (No
+// wget -T: Debian's static busybox 1.35 wget returns nothing or crashes with it.)
 func clientPod(name, node, image, url string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -158,7 +158,7 @@ spec:
   containers:
   - name: client
     image: %s
-    command: ["sh", "-c", "while true; do echo \"answer: $(wget -qO- -T 2 %s)\"; sleep 0.5; done"]
+    command: ["sh", "-c", "while true; do echo \"answer: $(wget -qO- %s)\"; sleep 0.5; done"]
 `, name, name, node, image, url)
 }
 
@@ -200,7 +200,7 @@ func TestStory(t *testing.T) {
 	}
 	c := cluster.Start(t, cluster.Options{Nodes: nodes, Bin: *skiffBin})
 	image2 := c.Registry() + "/skiff/busybox:v2"
-	if err := busybox.Push(image2, "httpd", "-f", "-p", "8080", "-h", "/var/www"); err != nil {
+	if err := cluster.PushDemoImage(image2); err != nil {
 		t.Fatal(err)
 	}
 	replicas := 3
