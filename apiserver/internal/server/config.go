@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +27,10 @@ type Config struct {
 	DataDir string
 	// EtcdServers are the client URLs of an external etcd cluster.
 	EtcdServers []string
+	// EtcdListenClientURL and EtcdListenPeerURL fix the embedded etcd's listeners (empty: a free
+	// loopback port each).
+	EtcdListenClientURL string
+	EtcdListenPeerURL   string
 	// ServiceClusterIPRange is the range ClusterIPs are allocated from.
 	ServiceClusterIPRange string
 	// ServiceNodePortRange is the inclusive node port range, "30000-32767".
@@ -83,6 +88,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Port, "port", c.Port, "port to serve the API, /healthz, /readyz, /livez, /metrics and /version on")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd's data (ignored with --etcd-servers)")
 	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers, "client URLs of an external etcd cluster, comma separated; empty runs etcd embedded in --data-dir")
+	fs.StringVar(&c.EtcdListenClientURL, "etcd-listen-client-url", c.EtcdListenClientURL, "client URL the embedded etcd listens on, e.g. http://127.0.0.1:2379 (default: a free loopback port; ignored with --etcd-servers)")
+	fs.StringVar(&c.EtcdListenPeerURL, "etcd-listen-peer-url", c.EtcdListenPeerURL, "peer URL the embedded etcd listens on, e.g. http://127.0.0.1:2380 (default: a free loopback port; ignored with --etcd-servers)")
 	fs.StringVar(&c.ServiceClusterIPRange, "service-cluster-ip-range", c.ServiceClusterIPRange, "IPv4 CIDR Service ClusterIPs are allocated from")
 	fs.StringVar(&c.ServiceNodePortRange, "service-node-port-range", c.ServiceNodePortRange, "inclusive range of Service node ports, low-high")
 	fs.DurationVar(&c.EtcdCompactionInterval, "etcd-compaction-interval", c.EtcdCompactionInterval, "how often etcd history is compacted; 0 turns compaction off")
@@ -110,6 +117,15 @@ func (c *Config) Validate() error {
 	}
 	if len(c.EtcdServers) == 0 && c.DataDir == "" {
 		return fmt.Errorf("--data-dir is required when --etcd-servers is not set")
+	}
+	for flag, u := range map[string]string{"--etcd-listen-client-url": c.EtcdListenClientURL, "--etcd-listen-peer-url": c.EtcdListenPeerURL} {
+		if u == "" {
+			continue
+		}
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Port() == "" {
+			return fmt.Errorf("%s %q is not a URL like http://127.0.0.1:2379", flag, u)
+		}
 	}
 	if _, err := c.clusterIPRange(); err != nil {
 		return err

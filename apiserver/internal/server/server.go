@@ -53,6 +53,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Regis
 	store, err := storage.NewEtcd(ctx, storage.Config{
 		Endpoints:          cfg.EtcdServers,
 		DataDir:            cfg.DataDir,
+		ListenClientURL:    cfg.EtcdListenClientURL,
+		ListenPeerURL:      cfg.EtcdListenPeerURL,
 		UnsafeNoFsync:      cfg.UnsafeNoFsync,
 		CompactionInterval: compaction,
 		WatchCacheSize:     cfg.WatchCacheSize,
