@@ -22,13 +22,18 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/skiffhq/skiff/e2e/internal/cluster"
 )
 
-// DemoImage is the busybox image every node imports at start.
-const DemoImage = "skiff.local/busybox:1.35"
+// DemoImage is the busybox image every node imports at start; DemoImageV2 is the same image under a
+// second tag, for trying `kubectl set image`.
+const (
+	DemoImage   = "skiff.local/busybox:1.35"
+	DemoImageV2 = "skiff.local/busybox:v2"
+)
 
 type options struct {
 	home, bin                  string
@@ -81,7 +86,7 @@ func run(o options) error {
 	}
 	resumed := fileExists(filepath.Join(o.home, "etcd"))
 	images := filepath.Join(o.home, "images")
-	tarball := filepath.Join(images, "busybox.tar")
+	tarball := filepath.Join(images, "busybox-1.35.tar")
 	if !fileExists(tarball) {
 		if err := os.MkdirAll(images, 0o755); err != nil {
 			return err
@@ -136,7 +141,7 @@ func printSummary(c *cluster.Cluster, l cluster.Layout) {
 		fmt.Printf("  %-19s %s: Service VIPs (nftables), metrics 127.0.0.1:10249, health 127.0.0.1:10256, DNS %s:53, in %s\n",
 			"netproxy", n.Name, cluster.ClusterDNS, n.Host.Name)
 	}
-	fmt.Printf("  %-19s %s (imported by every node)\n", "image", DemoImage)
+	fmt.Printf("  %-19s %s and %s (imported by every node)\n", "images", DemoImage, DemoImageV2)
 	fmt.Printf("  %-19s %s\n\n", "logs", l.LogDir())
 	fmt.Printf("export KUBECONFIG=%s\n\n", c.Kubeconfig)
 	n := c.Nodes()[0].Host.Name
@@ -182,17 +187,21 @@ func supervise(ctx context.Context, c *cluster.Cluster) {
 
 func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
 
-// writeDemoImage writes cluster.DemoImage as a `docker save` tarball tagged DemoImage.
+// writeDemoImage writes cluster.DemoImage as a `docker save` tarball tagged DemoImage and DemoImageV2.
 func writeDemoImage(path string) error {
 	img, err := cluster.DemoImage()
 	if err != nil {
 		return err
 	}
-	tag, err := name.NewTag(DemoImage)
-	if err != nil {
-		return err
+	refs := map[name.Reference]v1.Image{}
+	for _, ref := range []string{DemoImage, DemoImageV2} {
+		tag, err := name.NewTag(ref)
+		if err != nil {
+			return err
+		}
+		refs[tag] = img
 	}
-	return tarball.WriteToFile(path, tag, img)
+	return tarball.MultiRefWriteToFile(path, refs)
 }
 
 func fileExists(p string) bool {
