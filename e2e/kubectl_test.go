@@ -330,6 +330,7 @@ func TestKubectl(t *testing.T) {
 		if out := e.run("get", "pods", "-A", "--field-selector", "status.phase=Running"); strings.Contains(out, "solo") {
 			t.Fatalf("field selector matched a pending pod: %s", out)
 		}
+		mustContain(t, "get ep kubernetes", e.run("get", "endpoints", "kubernetes"), strings.TrimPrefix(e.url, "http://"))
 		mustContain(t, "get all", e.run("get", "all"), "deployment.apps/web", "service/web")
 		mustContain(t, "show-labels", e.run("get", "cm", "settings", "--show-labels"), "app=web")
 	})

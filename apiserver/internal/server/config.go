@@ -23,6 +23,8 @@ type Config struct {
 	// authentication exist).
 	BindAddress string
 	Port        int
+	// AdvertiseAddress is the IP the kubernetes Service's Endpoints carry (empty: BindAddress).
+	AdvertiseAddress string
 	// DataDir holds the embedded etcd's data when EtcdServers is empty.
 	DataDir string
 	// EtcdServers are the client URLs of an external etcd cluster.
@@ -57,6 +59,9 @@ type Config struct {
 	MinWatchTimeout  time.Duration
 	// WatchCacheSize is the watch cache's per-resource window (default: the store's).
 	WatchCacheSize int
+	// EndpointReconcileInterval is how often the kubernetes Service's Endpoints are re-checked besides
+	// on every change (default 10s, as Kubernetes).
+	EndpointReconcileInterval time.Duration
 }
 
 // DefaultDataDir is /var/lib/skiff/apiserver for root and ./skiff-data for anyone else.
@@ -85,6 +90,7 @@ func DefaultConfig() Config {
 // BindFlags registers the apiserver's flags.
 func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.BindAddress, "bind-address", c.BindAddress, "address to serve the API on; only loopback addresses are accepted until TLS and authentication exist")
+	fs.StringVar(&c.AdvertiseAddress, "advertise-address", c.AdvertiseAddress, "IP address the kubernetes Service's Endpoints and EndpointSlice point at (default: --bind-address)")
 	fs.IntVar(&c.Port, "port", c.Port, "port to serve the API, /healthz, /readyz, /livez, /metrics and /version on")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd's data (ignored with --etcd-servers)")
 	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers, "client URLs of an external etcd cluster, comma separated; empty runs etcd embedded in --data-dir")
@@ -111,6 +117,9 @@ func (c *Config) Validate() error {
 		if !ip.IsLoopback() {
 			return fmt.Errorf("--bind-address %s is not a loopback address: the apiserver has no TLS or authentication yet, so it serves on loopback only (use 127.0.0.1)", host)
 		}
+	}
+	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
+		return fmt.Errorf("--advertise-address %q is not an IP address", c.AdvertiseAddress)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("--port %d is out of range", c.Port)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,8 @@ type Server struct {
 	http     *component.Server
 	stop     context.CancelFunc
 	stopCtx  context.Context
+	// background holds goroutines (the endpoint reconciler) that must end before storage closes.
+	background sync.WaitGroup
 }
 
 // New opens storage, builds the API and bootstraps the system objects. The caller must Run or Close it.
@@ -194,6 +197,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("apiserver serving", zap.String("addr", s.Addr()), zap.String("url", s.URL()))
+	if err := s.startEndpointReconciler(); err != nil {
+		_ = s.Close()
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
@@ -213,9 +220,31 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops watches and closes storage.
+// startEndpointReconciler keeps the kubernetes Service's Endpoints at this apiserver's address until
+// shutdown.
+func (s *Server) startEndpointReconciler() error {
+	ip, port, err := advertise(s.cfg, s.Addr())
+	if err != nil {
+		return err
+	}
+	interval := s.cfg.EndpointReconcileInterval
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	e := &endpointReconciler{reg: s.registry, log: s.log.Named("endpoints"), ip: ip, port: port,
+		interval: interval, minGap: time.Second}
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		e.run(s.stopCtx)
+	}()
+	return nil
+}
+
+// Close stops watches and background work, then closes storage.
 func (s *Server) Close() error {
 	s.stop()
+	s.background.Wait()
 	return s.store.Close()
 }
 
