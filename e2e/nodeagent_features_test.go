@@ -101,6 +101,33 @@ func TestNodeAgentExec(t *testing.T) {
 		}
 		c.deletePod("talk")
 	})
+	t.Run("a pod's terminal status reaches the API even while its status writes conflict", func(t *testing.T) {
+		// Label patches bump the pod's resourceVersion while the agent writes status, so its writes
+		// conflict; the terminal status must still land.
+		for i := 0; i < 3; i++ {
+			name := fmt.Sprintf("quick-%d", i)
+			c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+				Containers: []corev1.Container{container("q", "true")}}})
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+					patch := fmt.Sprintf(`{"metadata":{"labels":{"bump":"%d"}}}`, n)
+					_, _ = c.pods.Patch(context.Background(), "default", name, client.MergePatchType, []byte(patch), client.PatchOptions{})
+				}
+			}()
+			time.AfterFunc(3*time.Second, func() { close(stop) })
+			c.waitPod(name, "Succeeded", 60*time.Second, phase(corev1.PodSucceeded))
+			<-done
+			c.deletePod(name)
+		}
+	})
 	c.deletePod("shell")
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
+
 	"github.com/skiffhq/skiff/nodeagent/internal/volume"
 )
 
@@ -29,6 +31,9 @@ type record struct {
 	GraceSeconds int64 `json:"graceSeconds"`
 	// Finished means the pod reached a terminal phase and its sandbox is torn down.
 	Finished bool `json:"finished,omitempty"`
+	// FinalStatus is the terminal status, kept until the API has it (its write may fail after the
+	// sandbox is gone, and nothing recomputes it then).
+	FinalStatus *corev1.PodStatus `json:"finalStatus,omitempty"`
 	// StartTime is when the agent first accepted the pod.
 	StartTime time.Time `json:"startTime"`
 	// Containers by name (init and app containers share one namespace of names).

@@ -83,10 +83,16 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 		m.startTermination(ctx, pod, r, graceSeconds(pod))
 		return nil
 	}
-	if r.Finished || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	apiTerminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+	if r.Finished || apiTerminal {
 		if !r.Finished {
 			// Terminal already (a restarted agent): make sure nothing runs and the IP is released.
 			m.finish(ctx, r)
+		}
+		if !apiTerminal && r.FinalStatus != nil && statusTarget != nil {
+			// The terminal status was computed but its write failed (a conflict, the apiserver away):
+			// write it again, or the pod would look Pending or Running forever.
+			return m.writeStatus(ctx, statusTarget, *r.FinalStatus)
 		}
 		return nil
 	}
@@ -168,6 +174,7 @@ func (m *Manager) syncPod(ctx context.Context, key string) error {
 	m.syncProbes(pod, r, states)
 	status := m.podStatus(pod, r, states, initFailed, sandboxErr, now)
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
+		r.FinalStatus = &status
 		m.finish(ctx, r)
 	}
 	m.observeStart(pod, status)
