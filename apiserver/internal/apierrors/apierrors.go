@@ -161,6 +161,14 @@ func NewTimeout(msg string) *metav1.Status {
 	return newStatus(http.StatusGatewayTimeout, metav1.StatusReasonTimeout, msg, nil)
 }
 
+// NewTooLargeResourceVersion is Kubernetes's 504 for a resourceVersion the store has not reached:
+// `Timeout: Too large resource version: N, current: M`, cause ResourceVersionTooLarge, retry after 1s.
+func NewTooLargeResourceVersion(requested, current int64) *metav1.Status {
+	st := NewTimeout(fmt.Sprintf("Timeout: Too large resource version: %d, current: %d", requested, current))
+	st.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "ResourceVersionTooLarge", Message: "Too large resource version"}}, RetryAfterSeconds: 1}
+	return st
+}
+
 // Target names the object a failed request was about; ToStatus uses it to phrase storage errors.
 type Target struct {
 	Resource GroupResource

@@ -29,6 +29,9 @@ type Config struct {
 	// MinWatchTimeout is the shortest lifetime of a watch without timeoutSeconds; each such watch lasts
 	// a random time between it and twice it (default 30m, as Kubernetes's --min-request-timeout).
 	MinWatchTimeout time.Duration
+	// TooLargeResourceVersionWait is how long a watch from a resourceVersion etcd has not reached waits
+	// for it before failing with 504 ResourceVersionTooLarge (default 3s, as Kubernetes).
+	TooLargeResourceVersionWait time.Duration
 	// RequestTimeout bounds every request except watches and streams (default 60s).
 	RequestTimeout time.Duration
 	// NodeTransport carries pod log and exec requests to nodeagents (default http.DefaultTransport).
@@ -54,6 +57,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.MinWatchTimeout <= 0 {
 		cfg.MinWatchTimeout = 30 * time.Minute
+	}
+	if cfg.TooLargeResourceVersionWait <= 0 {
+		cfg.TooLargeResourceVersionWait = 3 * time.Second
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 60 * time.Second

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,7 +204,12 @@ func (a *API) watch(q *request) {
 			return
 		}
 		initial, from = lr.Items, lr.Revision
-	} else if from == 0 {
+	} else if from > 0 {
+		if err := a.waitForRevision(ctx, from); err != nil {
+			q.fail(err)
+			return
+		}
+	} else {
 		rev, err := a.reg.Store().Revision(ctx)
 		if err != nil {
 			q.fail(err)
@@ -375,4 +381,28 @@ func (a *API) convertEvent(res *registry.Resource, sel *selector, ev storage.Eve
 		}
 	}
 	return "", nil
+}
+
+// waitForRevision returns once etcd has reached revision rv. A watch from a resourceVersion the store
+// has not reached (one from another etcd, or made up) waits up to TooLargeResourceVersionWait, as
+// Kubernetes's watch cache does, then fails with 504 Timeout, cause ResourceVersionTooLarge.
+func (a *API) waitForRevision(ctx context.Context, rv int64) error {
+	deadline := time.Now().Add(a.cfg.TooLargeResourceVersionWait)
+	for {
+		cur, err := a.reg.Store().Revision(ctx)
+		if err != nil {
+			return err
+		}
+		if rv <= cur {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return apierrors.NewTooLargeResourceVersion(rv, cur)
+		}
+		select {
+		case <-ctx.Done():
+			return apierrors.NewTooLargeResourceVersion(rv, cur)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

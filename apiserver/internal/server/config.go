@@ -59,6 +59,9 @@ type Config struct {
 	MinWatchTimeout  time.Duration
 	// WatchCacheSize is the watch cache's per-resource window (default: the store's).
 	WatchCacheSize int
+	// TooLargeResourceVersionWait is how long a watch from a future resourceVersion waits before 504
+	// (default 3s).
+	TooLargeResourceVersionWait time.Duration
 	// EndpointReconcileInterval is how often the kubernetes Service's Endpoints are re-checked besides
 	// on every change (default 10s, as Kubernetes).
 	EndpointReconcileInterval time.Duration

@@ -88,6 +88,7 @@ func sharedServer(t testing.TB) *testServer {
 		sharedDir = dir
 		shared = startServer(t, dir, func(c *Config) {
 			c.BookmarkInterval = 200 * time.Millisecond
+			c.TooLargeResourceVersionWait = 500 * time.Millisecond
 		})
 	})
 	if shared == nil {

@@ -103,12 +103,13 @@ func newWithStore(ctx context.Context, cfg Config, log *zap.Logger, reg *prometh
 	stopCtx, stop := context.WithCancel(context.Background())
 	metrics := handlers.NewMetrics(reg)
 	api := handlers.New(handlers.Config{
-		Registry:         rg,
-		Log:              log.Named("api"),
-		Metrics:          metrics,
-		BookmarkInterval: cfg.BookmarkInterval,
-		MinWatchTimeout:  cfg.MinWatchTimeout,
-		Stop:             stopCtx,
+		Registry:                    rg,
+		Log:                         log.Named("api"),
+		Metrics:                     metrics,
+		BookmarkInterval:            cfg.BookmarkInterval,
+		MinWatchTimeout:             cfg.MinWatchTimeout,
+		Stop:                        stopCtx,
+		TooLargeResourceVersionWait: cfg.TooLargeResourceVersionWait,
 	})
 	hs := component.NewServer(cfg.Address(), reg, log)
 	hs.Mux.Handle("/", handlers.Instrument(handlers.Limit(api, handlers.DefaultLimits()), metrics, log.Named("access")))
