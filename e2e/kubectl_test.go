@@ -263,7 +263,10 @@ func TestKubectl(t *testing.T) {
 	t.Run("version and api-resources", func(t *testing.T) {
 		mustContain(t, "version", e.run("version"), "Server Version: v1.32")
 		out := e.run("api-resources")
-		mustContain(t, "api-resources", out, "deployments", "deploy", "apps/v1", "pods", "po", "namespaces", "leases")
+		mustContain(t, "api-resources", out, "deployments", "deploy", "apps/v1", "pods", "po", "namespaces", "leases", "selfsubjectaccessreviews")
+		if got := strings.TrimSpace(e.run("auth", "can-i", "create", "pods")); got != "yes" {
+			t.Fatalf("auth can-i create pods: %q", got)
+		}
 	})
 
 	manifest := e.write("web.yaml", webManifest)

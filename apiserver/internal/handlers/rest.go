@@ -102,6 +102,10 @@ func (a *API) serveResource(w http.ResponseWriter, r *http.Request, info request
 		a.bind(q)
 		return
 	}
+	if registry.IsSelfSubjectAccessReview(res) {
+		a.selfSubjectAccessReview(q) // the only verb is create
+		return
+	}
 	switch info.Verb {
 	case "get":
 		a.get(q)

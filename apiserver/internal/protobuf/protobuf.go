@@ -15,6 +15,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -78,6 +79,9 @@ var decoders = map[string]func() message{
 		return &schedulingv1.PriorityClass{}
 	},
 	"storage.k8s.io/v1/StorageClass": func() message { return &storagev1.StorageClass{} },
+	"authorization.k8s.io/v1/SelfSubjectAccessReview": func() message {
+		return &authorizationv1.SelfSubjectAccessReview{}
+	},
 }
 
 // ToJSON decodes a protobuf body and returns the same object as JSON, with apiVersion and kind set.

@@ -94,7 +94,7 @@ func newWithStore(ctx context.Context, cfg Config, log *zap.Logger, reg *prometh
 		Admission: chain,
 		Log:       log.Named("registry"),
 		Services:  registry.ServiceConfig{ClusterIPRange: prefix, NodePortRange: ports},
-	}, registry.FromTable(resources.All()))
+	}, append(registry.FromTable(resources.All()), registry.LocalResources()...))
 	if err != nil {
 		return nil, err
 	}
