@@ -2,7 +2,6 @@ package nftables
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -372,50 +371,14 @@ type tableObjects struct {
 	chains, sets map[string]bool
 }
 
-// existing lists the backend's tables (any shard count) with their chains and sets. It lists
-// declarations only (no rules, no set elements), which stays cheap with 100,000 chains.
+// existing lists the backend's tables (any shard count) with their chains and sets, over netlink:
+// declarations only (no rules, no set elements), which stays cheap with 100,000 chains (nft 1.0.6's
+// `list chains` fills its whole cache first and takes seconds).
 func (b *Backend) existing(ctx context.Context) (map[string]*tableObjects, error) {
-	tables := map[string]*tableObjects{}
-	get := func(name string) *tableObjects {
-		if !isShardTable(b.cfg.Table, name) {
-			return nil
-		}
-		if tables[name] == nil {
-			tables[name] = &tableObjects{chains: map[string]bool{}, sets: map[string]bool{}}
-		}
-		return tables[name]
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	for _, what := range []string{"tables", "chains", "sets"} {
-		out, err := b.cfg.Runner.Run(ctx, nil, "nft", "-t", "-j", "list", what, "inet")
-		if err != nil {
-			return nil, fmt.Errorf("listing nftables %s: %w", what, err)
-		}
-		var doc struct {
-			Nftables []struct {
-				Table *struct{ Name string }        `json:"table"`
-				Chain *struct{ Table, Name string } `json:"chain"`
-				Set   *struct{ Table, Name string } `json:"set"`
-			} `json:"nftables"`
-		}
-		if err := json.Unmarshal(out, &doc); err != nil {
-			return nil, fmt.Errorf("decoding nft -j list %s: %w", what, err)
-		}
-		for _, o := range doc.Nftables {
-			switch {
-			case o.Table != nil:
-				get(o.Table.Name)
-			case o.Chain != nil:
-				if t := get(o.Chain.Table); t != nil {
-					t.chains[o.Chain.Name] = true
-				}
-			case o.Set != nil:
-				if t := get(o.Set.Table); t != nil {
-					t.sets[o.Set.Name] = true
-				}
-			}
-		}
-	}
-	return tables, nil
+	return b.nl.list(b.cfg.Table)
 }
 
 func sortedKeySet(m map[proxy.ServiceKey]bool) []proxy.ServiceKey {

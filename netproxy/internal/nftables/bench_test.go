@@ -74,28 +74,35 @@ func BenchmarkFullSync(b *testing.B) {
 }
 
 // BenchmarkIncrementalSync measures the programming latency of one endpoint change (one Service's
-// slice replaced) with n Services programmed: the partial sync from snapshot to rules in the kernel.
+// slice replaced) with n Services programmed: the partial sync from snapshot to rules in the kernel,
+// with the Services in one table and spread over the default number of shard tables.
 func BenchmarkIncrementalSync(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			netnstest.Require(b)
-			ns := netnstest.New(b)
-			store := benchStore(n)
-			be := New(Config{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Runner: ExecRunner{Prefix: ns.Prefix()}, NetNS: ns.Path()})
-			ctx := context.Background()
-			counts, err := be.Sync(ctx, store.Snapshot(), true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				store.UpsertSlice(benchSlice(i%n, i+1))
-				if counts, err = be.Sync(ctx, store.Snapshot(), false); err != nil {
+		for _, shards := range []int{1, DefaultShards} {
+			b.Run(fmt.Sprintf("services=%d/shards=%d", n, shards), func(b *testing.B) {
+				netnstest.Require(b)
+				ns := netnstest.New(b)
+				store := benchStore(n)
+				be := New(Config{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Shards: shards,
+					Runner: ExecRunner{Prefix: ns.Prefix()}, NetNS: ns.Path()})
+				ctx := context.Background()
+				counts, err := be.Sync(ctx, store.Snapshot(), true)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.StopTimer()
-			report(b, counts)
-		})
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					store.UpsertSlice(benchSlice(i%n, i+1))
+					if counts, err = be.Sync(ctx, store.Snapshot(), false); err != nil {
+						b.Fatal(err)
+					}
+					if err := be.LastFallback(); err != nil {
+						b.Fatalf("the partial sync fell back to a full sync: %v", err)
+					}
+				}
+				b.StopTimer()
+				report(b, counts)
+			})
+		}
 	}
 }

@@ -178,6 +178,46 @@ func elements(cc *nft.Conn, t *nft.Table, elems []element, add bool) error {
 	return nil
 }
 
+// list returns the inet tables that are shards of base, with their chains and sets.
+func (w *netlinkWriter) list(base string) (map[string]*tableObjects, error) {
+	cc, err := w.conn()
+	if err != nil {
+		return nil, err
+	}
+	tables, err := cc.ListTablesOfFamily(nft.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("listing nftables tables: %w", err)
+	}
+	out := map[string]*tableObjects{}
+	for _, t := range tables {
+		if !isShardTable(base, t.Name) {
+			continue
+		}
+		objs := &tableObjects{chains: map[string]bool{}, sets: map[string]bool{}}
+		out[t.Name] = objs
+		sets, err := cc.GetSets(t)
+		if err != nil {
+			return nil, fmt.Errorf("listing the sets of table %s: %w", t.Name, err)
+		}
+		for _, s := range sets {
+			objs.sets[s.Name] = true
+		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	chains, err := cc.ListChainsOfTableFamily(nft.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("listing nftables chains: %w", err)
+	}
+	for _, ch := range chains {
+		if objs := out[ch.Table.Name]; objs != nil {
+			objs.chains[ch.Name] = true
+		}
+	}
+	return out, nil
+}
+
 func (w *netlinkWriter) close() {
 	if w.nsFile != nil {
 		w.nsFile.Close()
