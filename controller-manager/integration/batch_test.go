@@ -13,7 +13,6 @@ import (
 
 	batchv1 "github.com/skiffhq/skiff/shared/api/batch/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
-	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/informer"
 	"github.com/skiffhq/skiff/shared/workqueue"
@@ -23,15 +22,12 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
 
-// newJob builds a job with a client-side selector: Skiff's apiserver requires spec.selector on jobs
-// and does not generate one yet.
+// newJob builds a job as a user writes it: no selector, which the apiserver generates (with the
+// controller-uid and job-name template labels).
 func newJob(name string, completions, parallelism *int32) *batchv1.Job {
 	j := &batchv1.Job{}
 	j.Name, j.Namespace = name, "default"
 	j.Spec.Completions, j.Spec.Parallelism = completions, parallelism
-	token := "uid-" + name
-	j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{batchv1.ControllerUIDLabel: token}}
-	j.Spec.Template.Labels = map[string]string{batchv1.ControllerUIDLabel: token, batchv1.JobNameLabel: name}
 	j.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
 	j.Spec.Template.Spec.Containers = []corev1.Container{{Name: "c", Image: "busybox:1"}}
 	return j
