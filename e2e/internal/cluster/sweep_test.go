@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 )
+
+// make e2e passes -skiff-bin to every package of the module; this one has no use for it.
+var _ = flag.String("skiff-bin", "", "directory of the skiff binaries (unused by this package's tests)")
 
 // TestSweepRemovesACrashedRun leaves behind what a run killed mid-test would (a directory whose owner
 // is dead, a bridge, a node namespace with its link, a cgroup, a mount) and checks that the next
