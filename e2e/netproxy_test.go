@@ -108,6 +108,52 @@ func TestNetproxy(t *testing.T) {
 			npWaitAnswering(c, node0, "http://"+vip+"/", npNames(ready))
 		})
 
+		step("the health-check node port of an externalTrafficPolicy Local Service counts each node's endpoints", func(t *testing.T, c *cluster.TestCluster) {
+			svc := `apiVersion: v1
+kind: Service
+metadata:
+  name: web-local
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32555
+  selector: {app: web}
+  ports:
+  - port: 80
+    targetPort: 8080
+`
+			if out, err := c.KubectlInput(svc, "apply", "-f", "-"); err != nil {
+				t.Fatalf("kubectl apply service web-local: %v: %s", err, out)
+			}
+			defer c.Kubectl("delete", "service", "web-local")
+			if out, _ := c.Kubectl("get", "service", "web-local", "-o", "jsonpath={.spec.healthCheckNodePort}"); strings.TrimSpace(out) != "32555" {
+				t.Fatalf("the apiserver kept healthCheckNodePort %q, want 32555", out)
+			}
+			local := map[string]int{}
+			for _, p := range ready {
+				local[p.Node]++
+			}
+			for i := range nodes {
+				n := c.Node(i)
+				wantCode := "200"
+				if local[n.Name] == 0 {
+					wantCode = "503"
+				}
+				want := fmt.Sprintf(`"localEndpoints":%d`, local[n.Name])
+				c.WaitForTimeout(fmt.Sprintf("the health-check node port on %s to answer %s with %s", n.Name, wantCode, want), time.Minute, func() (bool, string) {
+					body, err := n.HTTPGet("http://" + n.IP + ":32555/healthz")
+					code := "200"
+					if err != nil {
+						if !strings.Contains(err.Error(), "503") {
+							return false, err.Error()
+						}
+						code = "503"
+					}
+					return code == wantCode && strings.Contains(body, want), code + " " + body
+				})
+			}
+		})
+
 		step("scaling to 5 and back changes the answering set with no failed request", func(t *testing.T, c *cluster.TestCluster) {
 			p := npStartProber(node0, "http://"+vip+"/")
 			c.MustKubectl("scale", "deployment", "web", "--replicas=5")
@@ -129,6 +175,7 @@ func TestNetproxy(t *testing.T) {
 				t.Fatalf("%d of %d requests to the VIP failed while scaling: %v", len(errs), p.count(), errs)
 			}
 			ready = three
+			t.Logf("netproxy on %s: %s", node0.Name, npProgrammingMetrics(node0))
 		})
 
 		step("a pod going unready stops answering, coming back ready answers again", func(t *testing.T, c *cluster.TestCluster) {
@@ -523,6 +570,36 @@ func npDiff(a, b string) string {
 	}
 	sort.Strings(out)
 	return npTail(strings.Join(out, "\n"), 40)
+}
+
+// npProgrammingMetrics summarizes the netproxy's own measurements: network programming latency (from
+// the EndpointSlice change to the rules applied) and partial sync durations.
+func npProgrammingMetrics(n *cluster.TestNode) string {
+	body, err := n.HTTPGet("http://127.0.0.1:10249/metrics")
+	if err != nil {
+		return "metrics unavailable: " + err.Error()
+	}
+	vals := map[string]float64{}
+	for _, l := range strings.Split(body, "\n") {
+		for _, name := range []string{
+			"skiff_netproxy_network_programming_duration_seconds_sum", "skiff_netproxy_network_programming_duration_seconds_count",
+			`skiff_netproxy_sync_duration_seconds_sum{kind="partial"}`, `skiff_netproxy_sync_duration_seconds_count{kind="partial"}`,
+		} {
+			if rest, ok := strings.CutPrefix(l, name+" "); ok {
+				var v float64
+				fmt.Sscan(rest, &v)
+				vals[name] = v
+			}
+		}
+	}
+	avg := func(sum, count string) string {
+		if vals[count] == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%.0f, mean %s", vals[count], time.Duration(vals[sum]/vals[count]*float64(time.Second)).Round(100*time.Microsecond))
+	}
+	return "endpoint changes programmed: " + avg("skiff_netproxy_network_programming_duration_seconds_sum", "skiff_netproxy_network_programming_duration_seconds_count") +
+		"; partial syncs: " + avg(`skiff_netproxy_sync_duration_seconds_sum{kind="partial"}`, `skiff_netproxy_sync_duration_seconds_count{kind="partial"}`)
 }
 
 func npTail(s string, n int) string {

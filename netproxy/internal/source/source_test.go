@@ -32,6 +32,14 @@ func TestServiceFromAPI(t *testing.T) {
 			func(s *proxy.Service) bool {
 				return s.Ports[0].NodePort == 30080 && s.Ports[0].Protocol == proxy.UDP && s.ExternalLocal
 			}},
+		{"the health-check node port of a Local LoadBalancer is kept",
+			corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.96.0.5", Ports: []corev1.ServicePort{{Port: 80, NodePort: 30080}},
+				ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal, HealthCheckNodePort: 32100},
+			func(s *proxy.Service) bool { return s.ExternalLocal && s.HealthCheckNodePort == 32100 }},
+		{"a Cluster-policy Service has no health-check node port",
+			corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.96.0.5", Ports: []corev1.ServicePort{{Port: 80, NodePort: 30080}},
+				HealthCheckNodePort: 32100},
+			func(s *proxy.Service) bool { return !s.ExternalLocal && s.HealthCheckNodePort == 0 }},
 		{"headless", corev1.ServiceSpec{ClusterIP: "None", ClusterIPs: []string{"None"}},
 			func(s *proxy.Service) bool { return s.Headless && len(s.ClusterIPs) == 0 }},
 		{"ExternalName", corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.org."},
