@@ -93,7 +93,11 @@ func TestTaintsAndTolerations(t *testing.T) {
 	c := startCluster(t)
 	c.startScheduler(t, "s1")
 	c.addNode(t, makeNode("infra", "8", "8Gi", 20, taint("dedicated", "infra", v1.TaintEffectNoSchedule)))
-	c.addNode(t, makeNode("notready", "8", "8Gi", 20, taint(v1.TaintNodeNotReady, "", v1.TaintEffectNoExecute)))
+	// A not-ready node carries both taints, as the node lifecycle controller sets them. Pods get a 300s
+	// NoExecute toleration from the apiserver's DefaultTolerationSeconds admission, so the NoSchedule
+	// taint is the one that keeps them off.
+	c.addNode(t, makeNode("notready", "8", "8Gi", 20,
+		taint(v1.TaintNodeNotReady, "", v1.TaintEffectNoSchedule), taint(v1.TaintNodeNotReady, "", v1.TaintEffectNoExecute)))
 	c.addNode(t, makeNode("worker", "1", "8Gi", 20))
 	tolerate := func(p *v1.Pod) {
 		p.Spec.Tolerations = []v1.Toleration{{Key: "dedicated", Operator: "Equal", Value: "infra", Effect: v1.TaintEffectNoSchedule}}
