@@ -289,7 +289,7 @@ func TestNodeAgentProbesAndHooks(t *testing.T) {
 	t.Run("preStop runs before SIGTERM, inside the grace period", func(t *testing.T) {
 		slow(t)
 		g := int64(20)
-		ctr := container("stop", "sh", "-c", `trap 'echo got-TERM; exit 0' TERM; echo up; while true; do sleep 0.2; done`)
+		ctr := container("stop", "sh", "-c", `trap 'echo got-TERM; sleep 2; exit 0' TERM; echo up; while true; do sleep 0.2; done`)
 		ctr.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo prestop-ran > /proc/1/fd/1; sleep 2"}}}}
 		c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "prestop"}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &g, Containers: []corev1.Container{ctr}}})
 		c.waitPod("prestop", "Running", 120*time.Second, running)
