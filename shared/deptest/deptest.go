@@ -69,11 +69,12 @@ type listedPackage struct {
 	XTestImports []string
 }
 
-// Check lists every package of the module in the current directory ("./...", tests included) and fails t
-// for each dependency that breaks a rule or a confinement.
+// Check lists every package of the module in the current directory ("./...") with its test variants, and
+// fails t for each dependency (direct or not, test-only included) that breaks a rule, and for each direct
+// import of a confined library outside its owner.
 func Check(t testing.TB, rules []Rule, confines ...Confine) {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps=false", "-test=false", "-json", "./...")
+	cmd := exec.Command("go", "list", "-test", "-json", "./...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -98,10 +99,13 @@ func Check(t testing.TB, rules []Rule, confines ...Confine) {
 				}
 			}
 		}
+		// A test variant is listed as "pkg [pkg.test]", an external test package as "pkg_test [pkg.test]".
+		self, _, _ := strings.Cut(p.ImportPath, " ")
+		self = strings.TrimSuffix(self, "_test")
 		direct := append(append(append([]string{}, p.Imports...), p.TestImports...), p.XTestImports...)
 		for _, imp := range direct {
 			for _, c := range confines {
-				if matches(imp, c.Prefix) && !matches(p.ImportPath, c.Owner) {
+				if matches(imp, c.Prefix) && !matches(self, c.Owner) {
 					t.Errorf("%s imports %s, which only %s may import", p.ImportPath, imp, c.Owner)
 				}
 			}
