@@ -285,10 +285,15 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	c.APIServer = fmt.Sprintf("http://127.0.0.1:%d", c.cfg.APIPort)
+	apiArgs := []string{"--port", strconv.Itoa(c.cfg.APIPort), "--data-dir", filepath.Join(l.Dir, "etcd"),
+		"--service-cluster-ip-range", ServiceCIDR}
+	if c.cfg.Fast {
+		// The tolerations pods get at admission decide how long they stay on a lost node.
+		apiArgs = append(apiArgs, "--default-not-ready-toleration-seconds=30", "--default-unreachable-toleration-seconds=30")
+	}
 	api := c.add(&Process{
 		Name: "apiserver", Binary: c.bin("skiff-apiserver"), LogPath: c.logPath("apiserver"),
-		Args: append([]string{"--port", strconv.Itoa(c.cfg.APIPort), "--data-dir", filepath.Join(l.Dir, "etcd"),
-			"--service-cluster-ip-range", ServiceCIDR}, c.cfg.ExtraArgs["apiserver"]...),
+		Args: append(apiArgs, c.cfg.ExtraArgs["apiserver"]...),
 	})
 	if err := api.Start(); err != nil {
 		return err
