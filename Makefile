@@ -58,11 +58,11 @@ e2e: deps build ## the whole end-to-end suite (slow, needs root)
 e2e-fast: build ## the fast subset of the end-to-end suite
 	cd e2e && $(GO) test -count=1 -tags e2e -short -timeout 20m ./... -args -skiff-bin=$(CURDIR)/bin
 
-bench: build ## benchmarks of every module, figures printed; then the 3-node cluster figures (needs root)
+bench: build ## benchmarks of every module, figures printed; then pod start latency and the 3-node cluster figures (needs root)
 	@set -e; for m in $(MODULES); do \
 		(cd $$m && $(GO) test -run='^$$' -bench=. -benchmem ./...); \
 	done
-	cd e2e && $(GO) test -count=1 -tags e2e -run='^$$' -bench='^BenchmarkCluster3$$' -benchtime=1x -timeout 30m . -args -skiff-bin=$(CURDIR)/bin
+	cd e2e && $(GO) test -count=1 -tags e2e -run='^$$' -bench='^(BenchmarkCluster3|BenchmarkPodStart)$$' -benchtime=1x -timeout 30m . -args -skiff-bin=$(CURDIR)/bin
 
 lint: fmt-check vet ## gofmt, go vet and the dependency-direction tests of every module
 	@set -e; for m in $(filter-out e2e,$(MODULES)); do (cd $$m && $(GO) test -count=1 -run '^TestDependencies$$' .); done
