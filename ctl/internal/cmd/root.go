@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/shared/version"
 )
 
 // NewRoot builds the skiffctl command tree over the given streams.
@@ -21,7 +23,10 @@ func NewRoot(streams Streams) *cobra.Command {
 		Long:          "skiffctl drives a Skiff (or Kubernetes) cluster through its API. It reads the same kubeconfig as kubectl\n(--kubeconfig, $KUBECONFIG, ~/.kube/config) and falls back to " + DefaultServer + " when there is none.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints the client build in one line; `skiffctl version` also asks the server.
+		Version: version.Get().SkiffVersion,
 	}
+	root.SetVersionTemplate(version.String("skiffctl") + "\n")
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
