@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -840,4 +841,87 @@ func BenchmarkPodStart(b *testing.B) {
 	}
 	b.StopTimer()
 	c.deletePod("warm")
+}
+
+// TestNodeAgentLogsKeepTheFirstLines checks that a container's very first output lines, written the
+// moment it starts, reach `kubectl logs` and the pods/log API with every option: a shell that echoes
+// before it sleeps, and one that echoes before it execs httpd (the quickstart's pattern).
+func TestNodeAgentLogsKeepTheFirstLines(t *testing.T) {
+	c := startNodeCluster(t)
+	c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "first"}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{container("first", "sh", "-c", "echo first; echo second; sleep 30")}}})
+	c.createPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "starter"}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{container("web", "sh", "-c", "echo starting; exec httpd -f -p 8080 -h /var/www")}}})
+	c.waitPod("first", "Running", 120*time.Second, running)
+	c.waitPod("starter", "Running", 120*time.Second, running)
+	waitFor(t, 30*time.Second, "both lines in pod first's log", func() (bool, string) {
+		out, err := c.kubectl("logs", "first")
+		return err == nil && out == "first\nsecond\n", fmt.Sprintf("%q %v", out, err)
+	})
+
+	tests := []struct {
+		pod  string
+		args []string
+		want []string // the lines, timestamps stripped
+	}{
+		{"first", nil, []string{"first", "second"}},
+		{"first", []string{"--timestamps"}, []string{"first", "second"}},
+		{"first", []string{"--tail=2"}, []string{"first", "second"}},
+		{"first", []string{"--tail=5", "--timestamps"}, []string{"first", "second"}},
+		{"first", []string{"--tail=1"}, []string{"second"}},
+		{"first", []string{"--since=10m"}, []string{"first", "second"}},
+		{"starter", nil, []string{"starting"}},
+		{"starter", []string{"--timestamps"}, []string{"starting"}},
+		{"starter", []string{"--tail=1"}, []string{"starting"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pod+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+			out, err := c.kubectl(append([]string{"logs", tt.pod}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("kubectl logs: %v: %s", err, out)
+			}
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			stamped := strings.Contains(strings.Join(tt.args, " "), "--timestamps")
+			for i, l := range lines {
+				if stamped {
+					ts, rest, _ := strings.Cut(l, " ")
+					if _, perr := time.Parse(time.RFC3339Nano, ts); perr != nil {
+						t.Fatalf("line %q: timestamp: %v", l, perr)
+					}
+					lines[i] = rest
+				}
+			}
+			if strings.Join(lines, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("kubectl logs %s %v printed %q, want lines %q", tt.pod, tt.args, out, tt.want)
+			}
+		})
+	}
+
+	t.Run("follow starts with the first lines", func(t *testing.T) {
+		for _, q := range []string{"follow=true", "follow=true&timestamps=true", "follow=true&tailLines=10"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+c.apiAddr+"/api/v1/namespaces/default/pods/first/log?"+q, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				cancel()
+				t.Fatalf("GET pods/first/log?%s: %v", q, err)
+			}
+			sc := bufio.NewScanner(resp.Body)
+			var got []string
+			for len(got) < 2 && sc.Scan() {
+				l := sc.Text()
+				if strings.Contains(q, "timestamps") {
+					_, l, _ = strings.Cut(l, " ")
+				}
+				got = append(got, l)
+			}
+			resp.Body.Close()
+			cancel()
+			if strings.Join(got, "\n") != "first\nsecond" {
+				t.Fatalf("GET pods/first/log?%s streamed %q (status %s), want first, second", q, got, resp.Status)
+			}
+		}
+	})
+	c.deletePod("first")
+	c.deletePod("starter")
 }
