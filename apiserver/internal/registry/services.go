@@ -217,6 +217,23 @@ func needsNodePorts(s *corev1.Service) bool {
 	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
 }
 
+// needsHealthCheckNodePort is Kubernetes's rule: only a LoadBalancer Service with externalTrafficPolicy
+// Local gets spec.healthCheckNodePort (NodePort Services with Local do not).
+func needsHealthCheckNodePort(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
+var healthCheckNodePortPath = field.NewPath("spec", "healthCheckNodePort")
+
+// validateHealthCheckNodePort refuses a health-check port on a Service that has no use for one.
+func validateHealthCheckNodePort(s *corev1.Service) field.ErrorList {
+	if !needsHealthCheckNodePort(s) && s.Spec.HealthCheckNodePort != 0 {
+		return field.ErrorList{field.Invalid(healthCheckNodePortPath, s.Spec.HealthCheckNodePort,
+			"may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'")}
+	}
+	return nil
+}
+
 // allocationError turns a field error from an allocator into 422 Invalid for the service.
 func allocationError(s *corev1.Service, err error) error {
 	var fe *field.Error
@@ -255,6 +272,27 @@ func (r *Registry) attachServiceStrategy(res *Resource) {
 		return taken, nil
 	}
 
+	s.validateCreate = func(obj metav1.Object) field.ErrorList {
+		if svc, ok := obj.(*corev1.Service); ok {
+			return validateHealthCheckNodePort(svc)
+		}
+		return nil
+	}
+
+	// allocateHealthCheck reserves spec.healthCheckNodePort (the requested one, or a free one) when the
+	// Service needs it and does not hold one in keep; it returns the port it reserved, or 0.
+	allocateHealthCheck := func(ctx context.Context, svc *corev1.Service, keep int32) (int, error) {
+		if !needsHealthCheckNodePort(svc) || (keep != 0 && svc.Spec.HealthCheckNodePort == keep) {
+			return 0, nil
+		}
+		port, err := r.ports.Allocate(ctx, int(svc.Spec.HealthCheckNodePort), owner(svc), healthCheckNodePortPath)
+		if err != nil {
+			return 0, allocationError(svc, err)
+		}
+		svc.Spec.HealthCheckNodePort = int32(port)
+		return port, nil
+	}
+
 	s.beforeCreate = func(ctx context.Context, obj metav1.Object) (func(), error) {
 		svc, ok := obj.(*corev1.Service)
 		if !ok {
@@ -276,11 +314,20 @@ func (r *Registry) attachServiceStrategy(res *Resource) {
 			r.ips.Release(ctx, ip)
 			return nil, err
 		}
+		hc, err := allocateHealthCheck(ctx, svc, 0)
+		if err != nil {
+			r.ips.Release(ctx, ip)
+			for _, p := range taken {
+				r.ports.Release(ctx, p)
+			}
+			return nil, err
+		}
 		return func() {
 			r.ips.Release(ctx, ip)
 			for _, p := range taken {
 				r.ports.Release(ctx, p)
 			}
+			r.ports.Release(ctx, hc)
 		}, nil
 	}
 
@@ -297,6 +344,14 @@ func (r *Registry) attachServiceStrategy(res *Resource) {
 		}
 		if len(svc.Spec.ClusterIPs) == 0 && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP == osvc.Spec.ClusterIP {
 			svc.Spec.ClusterIPs = slices.Clone(osvc.Spec.ClusterIPs)
+		}
+		// As Kubernetes: an update that leaves the health-check port out keeps it while it is needed; one
+		// that stops needing it (type or policy changed) and did not touch it drops it.
+		if needsHealthCheckNodePort(svc) && needsHealthCheckNodePort(osvc) && svc.Spec.HealthCheckNodePort == 0 {
+			svc.Spec.HealthCheckNodePort = osvc.Spec.HealthCheckNodePort
+		}
+		if needsHealthCheckNodePort(osvc) && !needsHealthCheckNodePort(svc) && svc.Spec.HealthCheckNodePort == osvc.Spec.HealthCheckNodePort {
+			svc.Spec.HealthCheckNodePort = 0
 		}
 		if needsNodePorts(svc) {
 			oldPorts := map[string]int32{}
@@ -321,6 +376,13 @@ func (r *Registry) attachServiceStrategy(res *Resource) {
 		osvc, ok2 := old.(*corev1.Service)
 		if !ok1 || !ok2 {
 			return nil
+		}
+		if errs := validateHealthCheckNodePort(svc); len(errs) > 0 {
+			return errs
+		}
+		if needsHealthCheckNodePort(svc) && needsHealthCheckNodePort(osvc) && svc.Spec.HealthCheckNodePort != osvc.Spec.HealthCheckNodePort {
+			return field.ErrorList{field.Invalid(healthCheckNodePortPath, svc.Spec.HealthCheckNodePort,
+				"cannot change healthCheckNodePort on loadBalancer service with externalTraffic=Local during update")}
 		}
 		if svc.Spec.Type == corev1.ServiceTypeExternalName || osvc.Spec.Type == corev1.ServiceTypeExternalName {
 			return nil
@@ -357,7 +419,25 @@ func (r *Registry) attachServiceStrategy(res *Resource) {
 			r.ips.Release(ctx, newIP)
 			return nil, nil, err
 		}
+		var oldHC int32
+		if needsHealthCheckNodePort(osvc) {
+			oldHC = osvc.Spec.HealthCheckNodePort
+		}
+		hc, err := allocateHealthCheck(ctx, svc, oldHC)
+		if err != nil {
+			r.ips.Release(ctx, newIP)
+			for _, p := range taken {
+				r.ports.Release(ctx, p)
+			}
+			return nil, nil, err
+		}
+		if hc != 0 {
+			taken = append(taken, hc)
+		}
 		commit := func() {
+			if osvc.Spec.HealthCheckNodePort != 0 && osvc.Spec.HealthCheckNodePort != svc.Spec.HealthCheckNodePort {
+				r.ports.Release(ctx, int(osvc.Spec.HealthCheckNodePort))
+			}
 			kept := map[int32]bool{}
 			for _, p := range svc.Spec.Ports {
 				kept[p.NodePort] = true
@@ -397,6 +477,7 @@ func (r *Registry) attachServiceStrategy(res *Resource) {
 		for _, p := range svc.Spec.Ports {
 			r.ports.Release(ctx, int(p.NodePort))
 		}
+		r.ports.Release(ctx, int(svc.Spec.HealthCheckNodePort))
 	}
 }
 
@@ -423,6 +504,9 @@ func (r *Registry) RepairAllocations(ctx context.Context, grace time.Duration) (
 		held[ipAllocationPrefix+svc.Spec.ClusterIP] = true
 		for _, p := range svc.Spec.Ports {
 			held[portAllocationPrefix+strconv.Itoa(int(p.NodePort))] = true
+		}
+		if svc.Spec.HealthCheckNodePort != 0 {
+			held[portAllocationPrefix+strconv.Itoa(int(svc.Spec.HealthCheckNodePort))] = true
 		}
 	}
 	for _, prefix := range []string{ipAllocationPrefix, portAllocationPrefix} {

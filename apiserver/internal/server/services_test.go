@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -101,4 +102,108 @@ func TestClusterIPAllocation(t *testing.T) {
 	}
 	ts.must(t, http.StatusOK, "DELETE", svcs+"/np", "", nil)
 	ts.must(t, http.StatusCreated, "POST", svcs, jsonCT, dup)
+}
+
+func TestHealthCheckNodePort(t *testing.T) {
+	ts := sharedServer(t)
+	ns := ts.namespace(t, "healthcheck")
+	svcs := "/api/v1/namespaces/" + ns + "/services"
+	merge := "application/merge-patch+json"
+	hcPort := func(obj map[string]any) int {
+		v, _ := obj["spec"].(map[string]any)["healthCheckNodePort"].(float64)
+		return int(v)
+	}
+	local := func(name, typ string, hc int) map[string]any {
+		s := service(name, "", typ)
+		s["spec"].(map[string]any)["externalTrafficPolicy"] = "Local"
+		if hc != 0 {
+			s["spec"].(map[string]any)["healthCheckNodePort"] = hc
+		}
+		return s
+	}
+	// A port is free when a NodePort Service can take it.
+	free := func(t *testing.T, port int) bool {
+		t.Helper()
+		probe := service("probe", "", "NodePort")
+		probe["spec"].(map[string]any)["ports"] = []any{map[string]any{"port": 80, "nodePort": port}}
+		r := ts.req(t, "POST", svcs, jsonCT, probe)
+		if r.code == http.StatusCreated {
+			ts.must(t, http.StatusOK, "DELETE", svcs+"/probe", "", nil)
+		}
+		return r.code == http.StatusCreated
+	}
+
+	lb := ts.must(t, http.StatusCreated, "POST", svcs, jsonCT, local("lb", "LoadBalancer", 0))
+	hc := hcPort(lb)
+	nodePort := int(lb["spec"].(map[string]any)["ports"].([]any)[0].(map[string]any)["nodePort"].(float64))
+	if hc < 30000 || hc > 32767 || hc == nodePort {
+		t.Fatalf("LoadBalancer Local: healthCheckNodePort %d (node port %v)", hc, lb["spec"])
+	}
+	if free(t, hc) {
+		t.Fatalf("health-check port %d is not reserved", hc)
+	}
+	// A NodePort Service with Local gets none, as in Kubernetes; neither does a Cluster LoadBalancer.
+	for _, c := range []struct {
+		name, typ, policy string
+	}{{"np-local", "NodePort", "Local"}, {"lb-cluster", "LoadBalancer", "Cluster"}} {
+		s := service(c.name, "", c.typ)
+		s["spec"].(map[string]any)["externalTrafficPolicy"] = c.policy
+		if got := ts.must(t, http.StatusCreated, "POST", svcs, jsonCT, s); hcPort(got) != 0 {
+			t.Fatalf("%s: healthCheckNodePort %d, want none", c.name, hcPort(got))
+		}
+	}
+	// Setting one where it is not needed, or taking one that is held, is 422.
+	bad := service("bad", "", "NodePort")
+	bad["spec"].(map[string]any)["healthCheckNodePort"] = 31999
+	for name, body := range map[string]map[string]any{"not needed": bad, "taken": local("dup", "LoadBalancer", hc)} {
+		if r := ts.req(t, "POST", svcs, jsonCT, body); r.code != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "spec.healthCheckNodePort") {
+			t.Fatalf("%s: %d %s", name, r.code, truncate(r.body))
+		}
+	}
+	// A requested port is honoured.
+	var want int
+	for want = 32767; !free(t, want); want-- {
+	}
+	req := ts.must(t, http.StatusCreated, "POST", svcs, jsonCT, local("req", "LoadBalancer", want))
+	if hcPort(req) != want {
+		t.Fatalf("requested %d, got %d", want, hcPort(req))
+	}
+
+	// Updates that do not touch it keep it (a PUT without it too); changing it is 422.
+	u := ts.must(t, http.StatusOK, "PATCH", svcs+"/lb", merge, `{"metadata":{"labels":{"a":"b"}}}`)
+	if hcPort(u) != hc {
+		t.Fatalf("a label patch changed healthCheckNodePort %d -> %d", hc, hcPort(u))
+	}
+	put := local("lb", "LoadBalancer", 0)
+	put["spec"].(map[string]any)["ports"] = u["spec"].(map[string]any)["ports"]
+	if got := ts.must(t, http.StatusOK, "PUT", svcs+"/lb", jsonCT, put); hcPort(got) != hc {
+		t.Fatalf("a PUT without healthCheckNodePort: %d, want %d", hcPort(got), hc)
+	}
+	if r := ts.req(t, "PATCH", svcs+"/lb", merge, fmt.Sprintf(`{"spec":{"healthCheckNodePort":%d}}`, hc-1)); r.code != http.StatusUnprocessableEntity {
+		t.Fatalf("changing healthCheckNodePort: %d %s", r.code, truncate(r.body))
+	}
+	// Switching the policy to Cluster drops and releases it; back to Local allocates one again.
+	if got := ts.must(t, http.StatusOK, "PATCH", svcs+"/lb", merge, `{"spec":{"externalTrafficPolicy":"Cluster"}}`); hcPort(got) != 0 {
+		t.Fatalf("policy Cluster kept healthCheckNodePort %d", hcPort(got))
+	}
+	if !free(t, hc) {
+		t.Fatalf("health-check port %d not released when the policy changed", hc)
+	}
+	back := ts.must(t, http.StatusOK, "PATCH", svcs+"/lb", merge, `{"spec":{"externalTrafficPolicy":"Local"}}`)
+	hc = hcPort(back)
+	if hc == 0 || free(t, hc) {
+		t.Fatalf("policy Local again: healthCheckNodePort %d (reserved: %v)", hc, hc != 0 && !free(t, hc))
+	}
+	// Changing the type to NodePort drops and releases it.
+	if got := ts.must(t, http.StatusOK, "PATCH", svcs+"/lb", merge, `{"spec":{"type":"NodePort"}}`); hcPort(got) != 0 {
+		t.Fatalf("type NodePort kept healthCheckNodePort %d", hcPort(got))
+	}
+	if !free(t, hc) {
+		t.Fatalf("health-check port %d not released when the type changed", hc)
+	}
+	// Deleting releases it.
+	ts.must(t, http.StatusOK, "DELETE", svcs+"/req", "", nil)
+	if !free(t, want) {
+		t.Fatalf("health-check port %d not released on delete", want)
+	}
 }
