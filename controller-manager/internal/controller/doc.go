@@ -3,6 +3,7 @@
 // error requeues the key with back-off, success forgets its back-off, and the same key never runs on
 // two workers at once. It also owns the controller-manager's reconcile metrics.
 //
-// Subpackages provide the pieces workload controllers reuse: expectations, ownership (adoption and
-// release), podcontrol (creating and deleting pods) and podstate (pod predicates and ranking).
+// Subpackages provide the pieces workload controllers reuse: expectations, ownership (owner lookup,
+// adoption and release), podevents (pod events to owner keys), podcontrol (creating and deleting pods)
+// and podstate (pod predicates and ranking).
 package controller

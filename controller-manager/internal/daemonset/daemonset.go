@@ -23,6 +23,7 @@ import (
 
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
+	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/labels"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/nodefit"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/podevents"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
@@ -68,6 +70,8 @@ type Controller struct {
 	Recorder   *events.Recorder
 	Queue      controller.Queue
 	Log        *zap.Logger
+	// PodEvents routes pod events to daemon set keys; Init builds it.
+	PodEvents *podevents.Handler[appsv1.DaemonSet, *appsv1.DaemonSet]
 
 	exp *expectations.Expectations
 	now func() time.Time
@@ -77,6 +81,15 @@ type Controller struct {
 func (c *Controller) Init() {
 	c.exp = expectations.New(0)
 	c.now = time.Now
+	c.PodEvents = &podevents.Handler[appsv1.DaemonSet, *appsv1.DaemonSet]{
+		Owners: ownership.Owners[appsv1.DaemonSet, *appsv1.DaemonSet]{
+			Kind: kind, Store: c.DaemonSets,
+			Selector: func(ds *appsv1.DaemonSet) *metav1.LabelSelector { return ds.Spec.Selector },
+		},
+		Queue:           c.Queue,
+		Expectations:    c.exp,
+		MinReadySeconds: func(ds *appsv1.DaemonSet) int32 { return ds.Spec.MinReadySeconds },
+	}
 }
 
 func ref(ds *appsv1.DaemonSet) corev1.ObjectReference {

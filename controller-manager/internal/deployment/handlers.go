@@ -3,7 +3,7 @@ package deployment
 import (
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
-	"github.com/skiffhq/skiff/shared/labels"
+	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
@@ -14,46 +14,34 @@ func (c *Controller) OnDeploymentChange(d *appsv1.Deployment) {
 	c.Queue.Add(controller.KeyOf(&d.ObjectMeta))
 }
 
-func (c *Controller) ownerOfSet(rs *appsv1.ReplicaSet) (string, bool) {
-	r := ownership.ControllerOf(&rs.ObjectMeta)
-	if r == nil || r.Kind != kind {
-		return "", false
-	}
-	key := rs.Namespace + "/" + r.Name
-	d, ok := c.Deployments.Get(key)
-	if !ok || d.UID != r.UID {
-		return "", false
-	}
-	return key, true
-}
-
 // OnSetChange queues the deployment owning a replica set, or every deployment that could adopt it.
 func (c *Controller) OnSetChange(rs *appsv1.ReplicaSet) {
-	if key, ok := c.ownerOfSet(rs); ok {
+	if key, ok := c.owners().ControllerKey(&rs.ObjectMeta); ok {
 		c.Queue.Add(key)
 		return
 	}
 	if ownership.ControllerOf(&rs.ObjectMeta) != nil {
 		return
 	}
-	for _, d := range c.Deployments.ByIndex(controller.IndexNamespace, rs.Namespace) {
-		if labels.Matches(d.Spec.Selector, rs.Labels) {
-			c.Queue.Add(controller.KeyOf(&d.ObjectMeta))
-		}
+	for _, key := range c.owners().MatchingKeys(&rs.ObjectMeta) {
+		c.Queue.Add(key)
 	}
 }
 
 // OnSetUpdate queues the old and the new owner.
 func (c *Controller) OnSetUpdate(old, cur *appsv1.ReplicaSet) {
-	if ok, k := c.ownerOfSetKey(old); ok {
+	if k, ok := c.owners().ControllerKey(&old.ObjectMeta); ok {
 		c.Queue.Add(k)
 	}
 	c.OnSetChange(cur)
 }
 
-func (c *Controller) ownerOfSetKey(rs *appsv1.ReplicaSet) (bool, string) {
-	k, ok := c.ownerOfSet(rs)
-	return ok, k
+// owners resolves replica sets to the deployments that control them or could adopt them.
+func (c *Controller) owners() ownership.Owners[appsv1.Deployment, *appsv1.Deployment] {
+	return ownership.Owners[appsv1.Deployment, *appsv1.Deployment]{
+		Kind: kind, Store: c.Deployments,
+		Selector: func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector },
+	}
 }
 
 // OnPodDelete queues a Recreate deployment when one of its old pods is gone: it may start new ones.
@@ -66,7 +54,7 @@ func (c *Controller) OnPodDelete(p *corev1.Pod) {
 	if !ok || rs.UID != r.UID {
 		return
 	}
-	key, ok := c.ownerOfSet(rs)
+	key, ok := c.owners().ControllerKey(&rs.ObjectMeta)
 	if !ok {
 		return
 	}

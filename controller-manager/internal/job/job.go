@@ -35,6 +35,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/expectations"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/podevents"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
@@ -77,6 +78,8 @@ type Controller struct {
 	Log        *zap.Logger
 	// BackoffBase and BackoffMax bound the delay before a failed pod is replaced.
 	BackoffBase, BackoffMax time.Duration
+	// PodEvents routes pod events to job keys; Init builds it.
+	PodEvents *podevents.Handler[batchv1.Job, *batchv1.Job]
 
 	exp *expectations.Expectations
 	now func() time.Time
@@ -92,6 +95,14 @@ func (c *Controller) Init() {
 	}
 	c.exp = expectations.New(0)
 	c.now = time.Now
+	c.PodEvents = &podevents.Handler[batchv1.Job, *batchv1.Job]{
+		Owners: ownership.Owners[batchv1.Job, *batchv1.Job]{
+			Kind: kind, Store: c.Jobs,
+			Selector: func(j *batchv1.Job) *metav1.LabelSelector { return j.Spec.Selector },
+		},
+		Queue:        c.Queue,
+		Expectations: c.exp,
+	}
 }
 
 func ref(j *batchv1.Job) corev1.ObjectReference { return events.Ref(apiVersion, kind, &j.ObjectMeta) }

@@ -316,7 +316,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		ifs.Sets().AddHandler(informer.Handler[appsv1.ReplicaSet]{
 			OnAdd: c.OnSetChange, OnUpdate: func(_, n *appsv1.ReplicaSet) { c.OnSetChange(n) }, OnDelete: c.OnSetChange,
 		})
-		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.PodEvents.OnPodAdd, OnUpdate: c.PodEvents.OnPodUpdate, OnDelete: c.PodEvents.OnPodDelete})
 		add(replicaset.Name, m.cfg.ConcurrentReplicaSetSyncs, q, c.Sync)
 	}
 	if on[deployment.Name] {
@@ -350,7 +350,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 			OnAdd: c.OnDaemonSetChange, OnUpdate: func(_, n *appsv1.DaemonSet) { c.OnDaemonSetChange(n) }, OnDelete: c.OnDaemonSetChange,
 		})
 		ifs.Nodes().AddHandler(informer.Handler[corev1.Node]{OnAdd: c.OnNodeChange, OnUpdate: c.OnNodeUpdate, OnDelete: c.OnNodeChange})
-		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.PodEvents.OnPodAdd, OnUpdate: c.PodEvents.OnPodUpdate, OnDelete: c.PodEvents.OnPodDelete})
 		ifs.Revisions().AddHandler(informer.Handler[appsv1.ControllerRevision]{OnDelete: c.OnRevisionChange})
 		add(daemonset.Name, m.cfg.ConcurrentDaemonSetSyncs, q, c.Sync)
 	}
@@ -368,7 +368,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		ifs.Jobs().AddHandler(informer.Handler[batchv1.Job]{
 			OnAdd: c.OnJobChange, OnUpdate: func(_, n *batchv1.Job) { c.OnJobChange(n) }, OnDelete: c.OnJobChange,
 		})
-		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.PodEvents.OnPodAdd, OnUpdate: c.PodEvents.OnPodUpdate, OnDelete: c.PodEvents.OnPodDelete})
 		add(job.Name, m.cfg.ConcurrentJobSyncs, q, c.Sync)
 	}
 	if on[cronjob.Name] {
@@ -398,7 +398,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		ifs.StatefulSets().AddHandler(informer.Handler[appsv1.StatefulSet]{
 			OnAdd: c.OnSetChange, OnUpdate: func(_, n *appsv1.StatefulSet) { c.OnSetChange(n) }, OnDelete: c.OnSetChange,
 		})
-		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.OnPodAdd, OnUpdate: c.OnPodUpdate, OnDelete: c.OnPodDelete})
+		ifs.Pods().AddHandler(informer.Handler[corev1.Pod]{OnAdd: c.PodEvents.OnPodAdd, OnUpdate: c.PodEvents.OnPodUpdate, OnDelete: c.PodEvents.OnPodDelete})
 		ifs.Claims().AddHandler(informer.Handler[corev1.PersistentVolumeClaim]{OnDelete: c.OnClaimDelete})
 		add(statefulset.Name, m.cfg.ConcurrentStatefulSetSyncs, q, c.Sync)
 	}

@@ -19,6 +19,7 @@ import (
 
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
+	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/labels"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/expectations"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/podevents"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
@@ -60,6 +62,8 @@ type Controller struct {
 	Queue      controller.Queue
 	Log        *zap.Logger
 	Burst      int
+	// PodEvents routes pod events to replica set keys; Init builds it.
+	PodEvents *podevents.Handler[appsv1.ReplicaSet, *appsv1.ReplicaSet]
 
 	exp *expectations.Expectations
 	now func() time.Time
@@ -74,6 +78,15 @@ func (c *Controller) Init() {
 	}
 	c.exp = expectations.New(0)
 	c.now = time.Now
+	c.PodEvents = &podevents.Handler[appsv1.ReplicaSet, *appsv1.ReplicaSet]{
+		Owners: ownership.Owners[appsv1.ReplicaSet, *appsv1.ReplicaSet]{
+			Kind: gvk.kind, Store: c.Sets,
+			Selector: func(rs *appsv1.ReplicaSet) *metav1.LabelSelector { return rs.Spec.Selector },
+		},
+		Queue:           c.Queue,
+		Expectations:    c.exp,
+		MinReadySeconds: func(rs *appsv1.ReplicaSet) int32 { return rs.Spec.MinReadySeconds },
+	}
 }
 
 // Expectations exposes the controller's expectations (tests).

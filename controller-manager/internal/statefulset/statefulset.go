@@ -31,6 +31,7 @@ import (
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/history"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/ownership"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podcontrol"
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/podevents"
 	"github.com/skiffhq/skiff/controller-manager/internal/controller/podstate"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
@@ -74,12 +75,25 @@ type Controller struct {
 	Recorder   *events.Recorder
 	Queue      controller.Queue
 	Log        *zap.Logger
+	// PodEvents routes pod events to set keys; Init builds it. Pod names are deterministic, so the
+	// set needs no expectations.
+	PodEvents *podevents.Handler[appsv1.StatefulSet, *appsv1.StatefulSet]
 
 	now func() time.Time
 }
 
 // Init fills defaults; call before the handlers receive events.
-func (c *Controller) Init() { c.now = time.Now }
+func (c *Controller) Init() {
+	c.now = time.Now
+	c.PodEvents = &podevents.Handler[appsv1.StatefulSet, *appsv1.StatefulSet]{
+		Owners: ownership.Owners[appsv1.StatefulSet, *appsv1.StatefulSet]{
+			Kind: kind, Store: c.Sets,
+			Selector: func(s *appsv1.StatefulSet) *metav1.LabelSelector { return s.Spec.Selector },
+		},
+		Queue:           c.Queue,
+		MinReadySeconds: func(s *appsv1.StatefulSet) int32 { return s.Spec.MinReadySeconds },
+	}
+}
 
 func ref(s *appsv1.StatefulSet) corev1.ObjectReference {
 	return events.Ref(apiVersion, kind, &s.ObjectMeta)

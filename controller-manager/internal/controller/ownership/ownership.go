@@ -13,6 +13,8 @@ import (
 
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/labels"
+
+	"github.com/skiffhq/skiff/controller-manager/internal/controller"
 )
 
 // NewControllerRef returns the ownerReference a controller puts on what it creates or adopts:
@@ -169,4 +171,44 @@ func (c *Claimer[T, PT]) release(ctx context.Context, m *metav1.ObjectMeta) erro
 		return fmt.Errorf("releasing %s/%s: %w", m.Namespace, m.Name, err)
 	}
 	return nil
+}
+
+// Owners resolves objects to the cached owners of one kind that control them or could adopt them.
+type Owners[T any, PT interface {
+	*T
+	metav1.Object
+}] struct {
+	// Kind is the owner kind a controller reference must name ("ReplicaSet").
+	Kind string
+	// Store is the owners' informer cache, indexed by namespace.
+	Store controller.Store[T]
+	// Selector returns an owner's label selector (for orphans it could adopt).
+	Selector func(owner PT) *metav1.LabelSelector
+}
+
+// ControllerKey returns the key of the cached owner that m's controller reference names, when its kind
+// and UID match; a reference to a deleted or re-created owner resolves to nothing.
+func (o Owners[T, PT]) ControllerKey(m *metav1.ObjectMeta) (string, bool) {
+	r := ControllerOf(m)
+	if r == nil || r.Kind != o.Kind {
+		return "", false
+	}
+	key := m.Namespace + "/" + r.Name
+	owner, ok := o.Store.Get(key)
+	if !ok || PT(owner).GetObjectMeta().UID != r.UID {
+		return "", false
+	}
+	return key, true
+}
+
+// MatchingKeys returns the keys of the owners in m's namespace whose selector matches m's labels: the
+// owners that may adopt it if it is an orphan.
+func (o Owners[T, PT]) MatchingKeys(m *metav1.ObjectMeta) []string {
+	var keys []string
+	for _, owner := range o.Store.ByIndex(controller.IndexNamespace, m.Namespace) {
+		if labels.Matches(o.Selector(owner), m.Labels) {
+			keys = append(keys, controller.KeyOf(PT(owner).GetObjectMeta()))
+		}
+	}
+	return keys
 }
