@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skiffhq/skiff/e2e/internal/busybox"
 	"github.com/skiffhq/skiff/e2e/internal/cluster"
+	"github.com/skiffhq/skiff/shared/testenv/busybox"
 )
 
 // cliRunner runs one command line tool against the cluster and returns its combined output.

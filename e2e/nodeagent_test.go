@@ -27,9 +27,9 @@ import (
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
 
-	"github.com/skiffhq/skiff/e2e/internal/busybox"
-	"github.com/skiffhq/skiff/e2e/internal/registry"
-	"github.com/skiffhq/skiff/e2e/internal/testhost"
+	"github.com/skiffhq/skiff/shared/testenv/busybox"
+	"github.com/skiffhq/skiff/shared/testenv/registry"
+	"github.com/skiffhq/skiff/shared/testenv/testhost"
 )
 
 // nodeCluster is an apiserver on loopback and one node agent inside a test host of its own.

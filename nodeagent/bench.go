@@ -14,8 +14,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"golang.org/x/sys/unix"
 
-	"github.com/skiffhq/skiff/nodeagent/internal/busyboxfs"
 	"github.com/skiffhq/skiff/nodeagent/internal/runtime"
+	"github.com/skiffhq/skiff/shared/testenv/busybox"
 )
 
 // benchStart is "skiff-nodeagent bench-start <dir> <n>": it measures the raw cost of a libcontainer
@@ -34,7 +34,7 @@ func benchStart(args []string) error {
 		return err
 	}
 	rootfs := filepath.Join(dir, "rootfs")
-	if err := busyboxfs.Build(rootfs); err != nil {
+	if err := busybox.Build(rootfs); err != nil {
 		return err
 	}
 	var samples []time.Duration

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/skiffhq/skiff/e2e/internal/busybox"
+	"github.com/skiffhq/skiff/shared/testenv/busybox"
 )
 
 func main() {

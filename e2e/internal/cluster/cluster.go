@@ -18,7 +18,7 @@ import (
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
 
-	"github.com/skiffhq/skiff/e2e/internal/testhost"
+	"github.com/skiffhq/skiff/shared/testenv/testhost"
 )
 
 // Defaults every cluster uses, as the brief fixes them.

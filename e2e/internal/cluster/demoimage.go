@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/skiffhq/skiff/e2e/internal/busybox"
+	"github.com/skiffhq/skiff/shared/testenv/busybox"
 )
 
 // indexCGI answers every request for / with the pod's name, and logs it to the container's output,

@@ -15,8 +15,8 @@ import (
 
 	"github.com/skiffhq/skiff/shared/client"
 
-	"github.com/skiffhq/skiff/e2e/internal/registry"
-	"github.com/skiffhq/skiff/e2e/internal/testhost"
+	"github.com/skiffhq/skiff/shared/testenv/registry"
+	"github.com/skiffhq/skiff/shared/testenv/testhost"
 )
 
 // Kubectl is the real kubectl every test drives the cluster with.

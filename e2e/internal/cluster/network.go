@@ -7,7 +7,7 @@ import (
 	"net"
 	"sync"
 
-	"github.com/skiffhq/skiff/e2e/internal/testhost"
+	"github.com/skiffhq/skiff/shared/testenv/testhost"
 )
 
 // createBridge makes the private bridge every node joins, with the gateway address in this namespace.

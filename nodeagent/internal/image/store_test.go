@@ -5,16 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -24,48 +19,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/skiffhq/skiff/nodeagent/internal/busyboxfs"
+	"github.com/skiffhq/skiff/shared/testenv/busybox"
+	"github.com/skiffhq/skiff/shared/testenv/registry"
 )
-
-// startRegistry runs Debian's docker-registry on a free loopback port and returns "127.0.0.1:<port>".
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", dir, addr)
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("/usr/bin/docker-registry", "serve", cfgPath)
-	var logb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logb, &logb
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting docker-registry (package docker-registry, see deploy/install-deps.sh): %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for the registry on %s: %v; log: %s", addr, err, logb.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 func mustImage(t *testing.T) v1.Image {
 	t.Helper()
-	img, err := busyboxfs.Image("httpd", "-f")
+	img, err := busybox.Image("httpd", "-f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +57,7 @@ func checkRootfs(t *testing.T, s *Store, img *Image) {
 }
 
 func TestPullFromLocalRegistryStoresLayersOnce(t *testing.T) {
-	reg := startRegistry(t)
+	reg := registry.Start(t)
 	ref := reg + "/busybox:1"
 	tag, _ := name.NewTag(ref, name.Insecure)
 	if err := remote.Write(tag, mustImage(t)); err != nil {
@@ -145,7 +105,7 @@ func TestPullFromLocalRegistryStoresLayersOnce(t *testing.T) {
 }
 
 func TestPullErrorsCarryTheRegistryError(t *testing.T) {
-	reg := startRegistry(t)
+	reg := registry.Start(t)
 	s, err := New(t.TempDir(), []string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skiffhq/skiff/nodeagent/internal/testhost"
+	"github.com/skiffhq/skiff/shared/testenv/testhost"
 )
 
 func TestDefaultConfListIsValid(t *testing.T) {
@@ -47,7 +47,7 @@ func TestDefaultConfListIsValid(t *testing.T) {
 // own: the pod gets an address from the pod CIDR, answers HTTP from the node, and teardown releases
 // the address and the namespaces.
 func TestPodNetworkLifecycle(t *testing.T) {
-	host := testhost.New(t, false)
+	host := testhost.NewIsolated(t)
 	dir := t.TempDir()
 	m, err := New(Config{ConfDir: filepath.Join(dir, "conf"), BinDirs: []string{"/usr/lib/cni"}, CacheDir: filepath.Join(dir, "cache")})
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
-	"github.com/skiffhq/skiff/nodeagent/internal/busyboxfs"
 	"github.com/skiffhq/skiff/nodeagent/internal/logs"
+	"github.com/skiffhq/skiff/shared/testenv/busybox"
 )
 
 // TestMain lets the test binary serve as the container init and the shim, as the agent binary does.
@@ -49,7 +49,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	}
 	dir := t.TempDir()
 	rootfs := filepath.Join(dir, "rootfs")
-	if err := busyboxfs.Build(rootfs); err != nil {
+	if err := busybox.Build(rootfs); err != nil {
 		t.Fatal(err)
 	}
 	self, err := os.Executable()
