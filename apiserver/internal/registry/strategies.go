@@ -27,6 +27,20 @@ func (r *Registry) attachStrategy(res *Resource) {
 			}
 		}
 		s.gracePeriod = podGracePeriod
+		s.validateCreate = func(obj metav1.Object) field.ErrorList {
+			if p, ok := obj.(*corev1.Pod); ok {
+				return validateMirrorPodCreate(p)
+			}
+			return nil
+		}
+		s.validateUpdate = func(obj, old metav1.Object) field.ErrorList {
+			p, ok1 := obj.(*corev1.Pod)
+			op, ok2 := old.(*corev1.Pod)
+			if !ok1 || !ok2 {
+				return nil
+			}
+			return append(validateMirrorPodUpdate(p, op), validateMirrorPodCreate(p)...)
+		}
 	case "/nodes":
 		s.keepStatusOnCreate = true
 	case "/namespaces":
@@ -147,4 +161,30 @@ func podGracePeriod(obj metav1.Object, requested *int64) int64 {
 		return 0
 	}
 	return grace
+}
+
+var mirrorAnnotationPath = field.NewPath("metadata", "annotations").Key(corev1.MirrorPodAnnotation)
+
+// validateMirrorPodCreate is Kubernetes's rule for mirror pods (the API view of a node's static pods):
+// they are bound to their node from the start.
+func validateMirrorPodCreate(p *corev1.Pod) field.ErrorList {
+	if v, mirror := p.Annotations[corev1.MirrorPodAnnotation]; mirror && p.Spec.NodeName == "" {
+		return field.ErrorList{field.Invalid(mirrorAnnotationPath, v, "must set spec.nodeName if mirror pod annotation is set")}
+	}
+	return nil
+}
+
+// validateMirrorPodUpdate keeps a pod's mirror annotation as it was created: an update may neither add,
+// change nor remove it (so a pod cannot become, or stop being, a mirror pod). The spec of a mirror pod
+// is held by the general pod update rules, as in Kubernetes.
+func validateMirrorPodUpdate(p, old *corev1.Pod) field.ErrorList {
+	nv, nok := p.Annotations[corev1.MirrorPodAnnotation]
+	ov, ook := old.Annotations[corev1.MirrorPodAnnotation]
+	switch {
+	case ook && (!nok || nv != ov):
+		return field.ErrorList{field.Forbidden(mirrorAnnotationPath, "may not remove or update mirror pod annotation")}
+	case nok && !ook:
+		return field.ErrorList{field.Forbidden(mirrorAnnotationPath, "may not add mirror pod annotation")}
+	}
+	return nil
 }

@@ -76,7 +76,7 @@ func TestAdmissionPods(t *testing.T) {
 				t.Fatalf("serviceAccountName=%q, want builder", p.Spec.ServiceAccountName)
 			}
 		}},
-		{"a mirror pod gets no service account", podWith("sa-mirror", nil, map[string]any{corev1.MirrorPodAnnotation: "x"}), func(t *testing.T, p corev1.Pod) {
+		{"a mirror pod gets no service account", podWith("sa-mirror", map[string]any{"nodeName": "node1"}, map[string]any{corev1.MirrorPodAnnotation: "x"}), func(t *testing.T, p corev1.Pod) {
 			if p.Spec.ServiceAccountName != "" {
 				t.Fatalf("serviceAccountName=%q, want none", p.Spec.ServiceAccountName)
 			}
