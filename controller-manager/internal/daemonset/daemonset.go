@@ -52,11 +52,6 @@ type DaemonSetClient interface {
 	UpdateStatus(ctx context.Context, ns string, ds *appsv1.DaemonSet, opts client.UpdateOptions) (*appsv1.DaemonSet, error)
 }
 
-// PodPatcher writes ownerReference changes on pods.
-type PodPatcher interface {
-	Patch(ctx context.Context, ns, name string, pt client.PatchType, data []byte, opts client.PatchOptions, sub ...string) (*corev1.Pod, error)
-}
-
 // Controller reconciles daemon sets.
 type Controller struct {
 	DaemonSets controller.Store[appsv1.DaemonSet]
@@ -64,7 +59,7 @@ type Controller struct {
 	Nodes      controller.Store[corev1.Node]
 	Revisions  controller.Store[appsv1.ControllerRevision]
 	API        DaemonSetClient
-	PodPatch   PodPatcher
+	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
 	RevAPI     history.RevisionClient
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
@@ -235,26 +230,11 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 
 func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, sel labels.Selector) ([]*corev1.Pod, error) {
 	claimer := &ownership.Claimer[corev1.Pod, *corev1.Pod]{
-		Owner:   &ds.ObjectMeta,
-		Ref:     ownership.NewControllerRef(&ds.ObjectMeta, apiVersion, kind),
-		Matches: ownership.SelectorMatcher(sel),
-		Patch: func(ctx context.Context, ns, name string, patch []byte) error {
-			_, err := c.PodPatch.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
-			if client.IsNotFound(err) {
-				return nil
-			}
-			return err
-		},
-		CanAdopt: func(ctx context.Context) error {
-			fresh, err := c.API.Get(ctx, ds.Namespace, ds.Name, client.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != ds.UID || fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("daemonset %s/%s is gone or being deleted", ds.Namespace, ds.Name)
-			}
-			return nil
-		},
+		Owner:    &ds.ObjectMeta,
+		Ref:      ownership.NewControllerRef(&ds.ObjectMeta, apiVersion, kind),
+		Matches:  ownership.SelectorMatcher(sel),
+		Patch:    ownership.MergePatcher(c.PodPatch),
+		CanAdopt: ownership.FreshOwnerCheck[appsv1.DaemonSet](c.API, &ds.ObjectMeta, "daemonset"),
 	}
 	return claimer.Claim(ctx, c.Pods.ByIndex(controller.IndexNamespace, ds.Namespace))
 }

@@ -147,26 +147,11 @@ func copyMap(m map[string]string) map[string]string {
 func (c *Controller) claimSets(ctx context.Context, d *appsv1.Deployment, match func(map[string]string) bool) ([]*appsv1.ReplicaSet, error) {
 	candidates := c.Sets.ByIndex(controller.IndexNamespace, d.Namespace)
 	claimer := &ownership.Claimer[appsv1.ReplicaSet, *appsv1.ReplicaSet]{
-		Owner:   &d.ObjectMeta,
-		Ref:     ownership.NewControllerRef(&d.ObjectMeta, apiVersion, kind),
-		Matches: match,
-		Patch: func(ctx context.Context, ns, name string, patch []byte) error {
-			_, err := c.SetAPI.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
-			if client.IsNotFound(err) {
-				return nil
-			}
-			return err
-		},
-		CanAdopt: func(ctx context.Context) error {
-			fresh, err := c.DeployAPI.Get(ctx, d.Namespace, d.Name, client.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != d.UID || fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("deployment %s/%s is gone or being deleted", d.Namespace, d.Name)
-			}
-			return nil
-		},
+		Owner:    &d.ObjectMeta,
+		Ref:      ownership.NewControllerRef(&d.ObjectMeta, apiVersion, kind),
+		Matches:  match,
+		Patch:    ownership.MergePatcher(c.SetAPI),
+		CanAdopt: ownership.FreshOwnerCheck[appsv1.Deployment](c.DeployAPI, &d.ObjectMeta, "deployment"),
 	}
 	sets, err := claimer.Claim(ctx, candidates)
 	if err != nil {

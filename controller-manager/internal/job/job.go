@@ -20,7 +20,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,17 +60,12 @@ type JobClient interface {
 	Delete(ctx context.Context, ns, name string, opts *metav1.DeleteOptions) error
 }
 
-// PodPatcher writes ownerReference changes on pods.
-type PodPatcher interface {
-	Patch(ctx context.Context, ns, name string, pt client.PatchType, data []byte, opts client.PatchOptions, sub ...string) (*corev1.Pod, error)
-}
-
 // Controller reconciles jobs.
 type Controller struct {
 	Jobs       controller.Store[batchv1.Job]
 	Pods       controller.Store[corev1.Pod]
 	API        JobClient
-	PodPatch   PodPatcher
+	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
 	Queue      controller.Queue
@@ -302,26 +296,11 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 
 func (c *Controller) claimPods(ctx context.Context, j *batchv1.Job, sel labels.Selector) ([]*corev1.Pod, error) {
 	claimer := &ownership.Claimer[corev1.Pod, *corev1.Pod]{
-		Owner:   &j.ObjectMeta,
-		Ref:     ownership.NewControllerRef(&j.ObjectMeta, apiVersion, kind),
-		Matches: ownership.SelectorMatcher(sel),
-		Patch: func(ctx context.Context, ns, name string, patch []byte) error {
-			_, err := c.PodPatch.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
-			if client.IsNotFound(err) {
-				return nil
-			}
-			return err
-		},
-		CanAdopt: func(ctx context.Context) error {
-			fresh, err := c.API.Get(ctx, j.Namespace, j.Name, client.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != j.UID || fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("job %s/%s is gone or being deleted", j.Namespace, j.Name)
-			}
-			return nil
-		},
+		Owner:    &j.ObjectMeta,
+		Ref:      ownership.NewControllerRef(&j.ObjectMeta, apiVersion, kind),
+		Matches:  ownership.SelectorMatcher(sel),
+		Patch:    ownership.MergePatcher(c.PodPatch),
+		CanAdopt: ownership.FreshOwnerCheck[batchv1.Job](c.API, &j.ObjectMeta, "job"),
 	}
 	return claimer.Claim(ctx, c.Pods.ByIndex(controller.IndexNamespace, j.Namespace))
 }
@@ -492,35 +471,7 @@ func (c *Controller) createPods(ctx context.Context, key string, j *batchv1.Job,
 }
 
 func (c *Controller) deletePods(ctx context.Context, key string, j *batchv1.Job, pods []*corev1.Pod) error {
-	if len(pods) == 0 {
-		return nil
-	}
-	uids := make([]string, 0, len(pods))
-	for _, p := range pods {
-		uids = append(uids, p.UID)
-	}
-	c.exp.ExpectDeletions(key, uids)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for _, p := range pods {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.PodControl.Delete(ctx, p, ref(j)); err != nil {
-				c.exp.DeletionObserved(key, p.UID)
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
+	return c.PodControl.DeleteAll(ctx, c.exp, key, pods, ref(j))
 }
 
 // ttl deletes a finished job once ttlSecondsAfterFinished have passed (its pods go with it, by the

@@ -46,17 +46,12 @@ type ReplicaSetClient interface {
 	UpdateStatus(ctx context.Context, ns string, rs *appsv1.ReplicaSet, opts client.UpdateOptions) (*appsv1.ReplicaSet, error)
 }
 
-// PodPatcher writes ownerReference changes on pods.
-type PodPatcher interface {
-	Patch(ctx context.Context, ns, name string, pt client.PatchType, data []byte, opts client.PatchOptions, sub ...string) (*corev1.Pod, error)
-}
-
 // Controller reconciles replica sets.
 type Controller struct {
 	Sets       controller.Store[appsv1.ReplicaSet]
 	Pods       controller.Store[corev1.Pod]
 	SetClient  ReplicaSetClient
-	PodPatch   PodPatcher
+	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
 	Queue      controller.Queue
@@ -123,29 +118,11 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		candidates = append(candidates, p)
 	}
 	claimer := &ownership.Claimer[corev1.Pod, *corev1.Pod]{
-		Owner:   &rs.ObjectMeta,
-		Ref:     ownership.NewControllerRef(&rs.ObjectMeta, gvk.apiVersion, gvk.kind),
-		Matches: ownership.SelectorMatcher(sel),
-		Patch: func(ctx context.Context, ns, name string, patch []byte) error {
-			_, err := c.PodPatch.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
-			if client.IsNotFound(err) {
-				return nil
-			}
-			return err
-		},
-		CanAdopt: func(ctx context.Context) error {
-			fresh, err := c.SetClient.Get(ctx, rs.Namespace, rs.Name, client.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != rs.UID {
-				return fmt.Errorf("replicaset %s was replaced (uid %s, cached %s)", key, fresh.UID, rs.UID)
-			}
-			if fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("replicaset %s is being deleted", key)
-			}
-			return nil
-		},
+		Owner:    &rs.ObjectMeta,
+		Ref:      ownership.NewControllerRef(&rs.ObjectMeta, gvk.apiVersion, gvk.kind),
+		Matches:  ownership.SelectorMatcher(sel),
+		Patch:    ownership.MergePatcher(c.PodPatch),
+		CanAdopt: ownership.FreshOwnerCheck[appsv1.ReplicaSet](c.SetClient, &rs.ObjectMeta, "replicaset"),
 	}
 	owned, claimErr := claimer.Claim(ctx, candidates)
 	var active []*corev1.Pod
@@ -198,33 +175,8 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.
 		victims := append([]*corev1.Pod(nil), active...)
 		podstate.SortForDeletion(victims)
 		victims = victims[:n]
-		uids := make([]string, 0, n)
-		for _, p := range victims {
-			uids = append(uids, p.UID)
-		}
-		c.exp.ExpectDeletions(key, uids)
-		var (
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			firstErr error
-		)
-		for _, p := range victims {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := c.PodControl.Delete(ctx, p, ref(rs)); err != nil {
-					c.exp.DeletionObserved(key, p.UID)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		if firstErr != nil {
-			return fmt.Errorf("deleting pods of replicaset %s: %w", key, firstErr)
+		if err := c.PodControl.DeleteAll(ctx, c.exp, key, victims, ref(rs)); err != nil {
+			return fmt.Errorf("deleting pods of replicaset %s: %w", key, err)
 		}
 	}
 	return nil

@@ -56,11 +56,6 @@ type ClaimClient interface {
 	Delete(ctx context.Context, ns, name string, opts *metav1.DeleteOptions) error
 }
 
-// PodPatcher writes ownerReference changes on pods.
-type PodPatcher interface {
-	Patch(ctx context.Context, ns, name string, pt client.PatchType, data []byte, opts client.PatchOptions, sub ...string) (*corev1.Pod, error)
-}
-
 // Controller reconciles stateful sets.
 type Controller struct {
 	Sets       controller.Store[appsv1.StatefulSet]
@@ -69,7 +64,7 @@ type Controller struct {
 	Revisions  controller.Store[appsv1.ControllerRevision]
 	API        SetClient
 	ClaimAPI   ClaimClient
-	PodPatch   PodPatcher
+	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
 	RevAPI     history.RevisionClient
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
@@ -220,26 +215,11 @@ func (v *view) revisionFor(o int) (*corev1.PodTemplateSpec, string) {
 
 func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, sel labels.Selector) ([]*corev1.Pod, error) {
 	claimer := &ownership.Claimer[corev1.Pod, *corev1.Pod]{
-		Owner:   &set.ObjectMeta,
-		Ref:     ownership.NewControllerRef(&set.ObjectMeta, apiVersion, kind),
-		Matches: func(l map[string]string) bool { return sel.Matches(labels.Set(l)) },
-		Patch: func(ctx context.Context, ns, name string, patch []byte) error {
-			_, err := c.PodPatch.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
-			if client.IsNotFound(err) {
-				return nil
-			}
-			return err
-		},
-		CanAdopt: func(ctx context.Context) error {
-			fresh, err := c.API.Get(ctx, set.Namespace, set.Name, client.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != set.UID || fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("statefulset %s/%s is gone or being deleted", set.Namespace, set.Name)
-			}
-			return nil
-		},
+		Owner:    &set.ObjectMeta,
+		Ref:      ownership.NewControllerRef(&set.ObjectMeta, apiVersion, kind),
+		Matches:  ownership.SelectorMatcher(sel),
+		Patch:    ownership.MergePatcher(c.PodPatch),
+		CanAdopt: ownership.FreshOwnerCheck[appsv1.StatefulSet](c.API, &set.ObjectMeta, "statefulset"),
 	}
 	var candidates []*corev1.Pod
 	for _, p := range c.Pods.ByIndex(controller.IndexNamespace, set.Namespace) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
+	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
@@ -211,4 +212,48 @@ func (o Owners[T, PT]) MatchingKeys(m *metav1.ObjectMeta) []string {
 		}
 	}
 	return keys
+}
+
+// PatchClient is the Patch method of a typed client; *client.Resource[T] implements it.
+type PatchClient[T any] interface {
+	Patch(ctx context.Context, ns, name string, pt client.PatchType, data []byte, opts client.PatchOptions, sub ...string) (*T, error)
+}
+
+// GetClient is the Get method of a typed client; *client.Resource[T] implements it.
+type GetClient[T any] interface {
+	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*T, error)
+}
+
+// MergePatcher adapts a typed client to a Claimer's Patch: each change is a JSON merge patch, and an
+// object that is already gone counts as done.
+func MergePatcher[T any](c PatchClient[T]) Patcher {
+	return func(ctx context.Context, ns, name string, patch []byte) error {
+		_, err := c.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
+		if client.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+}
+
+// FreshOwnerCheck returns a Claimer's CanAdopt: it re-reads owner through c and fails when it is gone,
+// replaced (another UID) or being deleted. what names the owner's kind in the error ("replicaset").
+func FreshOwnerCheck[T any, PT interface {
+	*T
+	metav1.Object
+}](c GetClient[T], owner *metav1.ObjectMeta, what string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		fresh, err := c.Get(ctx, owner.Namespace, owner.Name, client.GetOptions{})
+		if err != nil {
+			return err
+		}
+		m := PT(fresh).GetObjectMeta()
+		if m.UID != owner.UID {
+			return fmt.Errorf("%s %s/%s was replaced (uid %s, cached %s)", what, owner.Namespace, owner.Name, m.UID, owner.UID)
+		}
+		if m.DeletionTimestamp != nil {
+			return fmt.Errorf("%s %s/%s is being deleted", what, owner.Namespace, owner.Name)
+		}
+		return nil
+	}
 }

@@ -3,7 +3,7 @@
 // reference, deletions guarded by the pod's UID, an Event on the owner for each, and slow-start
 // batching so a broken template costs one failed create rather than a thousand.
 //
-// It keeps no state; the caller pairs it with expectations.
+// It keeps no state; the caller pairs it with expectations (DeleteAll records and lowers them).
 package podcontrol
 
 import (
@@ -15,6 +15,7 @@ import (
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 	"github.com/skiffhq/skiff/shared/client"
 
+	"github.com/skiffhq/skiff/controller-manager/internal/controller/expectations"
 	"github.com/skiffhq/skiff/controller-manager/internal/events"
 )
 
@@ -103,6 +104,41 @@ func (c *Control) Delete(ctx context.Context, pod *corev1.Pod, owner corev1.Obje
 		c.Recorder.Eventf(owner, events.Normal, ReasonSuccessfulDelete, "Deleted pod: %s", pod.Name)
 	}
 	return nil
+}
+
+// DeleteAll deletes pods in parallel for the owner whose expectations key is key. It records the
+// deletions in exp before issuing them and lowers the expectation for each delete that fails (it will
+// never be observed). It returns the first error.
+func (c *Control) DeleteAll(ctx context.Context, exp *expectations.Expectations, key string, pods []*corev1.Pod, owner corev1.ObjectReference) error {
+	if len(pods) == 0 {
+		return nil
+	}
+	uids := make([]string, 0, len(pods))
+	for _, p := range pods {
+		uids = append(uids, p.UID)
+	}
+	exp.ExpectDeletions(key, uids)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, p := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Delete(ctx, p, owner); err != nil {
+				exp.DeletionObserved(key, p.UID)
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
 }
 
 // SlowStart calls fn count times in batches of 1, 2, 4, ... (each batch in parallel), stopping after
