@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"time"
 
@@ -280,15 +279,8 @@ func (c *Controller) trim(ctx context.Context, jobs []*batchv1.Job, limit *int32
 }
 
 func (c *Controller) writeStatus(ctx context.Context, cj *batchv1.CronJob, st batchv1.CronJobStatus) error {
-	if reflect.DeepEqual(cj.Status, st) {
-		return nil
-	}
-	upd := *cj
-	upd.Status = st
-	if _, err := c.API.UpdateStatus(ctx, cj.Namespace, &upd, client.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating status of cronjob %s/%s: %w", cj.Namespace, cj.Name, err)
-	}
-	return nil
+	return controller.UpdateStatusIfChanged(ctx, c.API, "cronjob", cj,
+		func(cj *batchv1.CronJob) *batchv1.CronJobStatus { return &cj.Status }, st, nil)
 }
 
 // OnCronJobChange queues a cron job that was added or updated.

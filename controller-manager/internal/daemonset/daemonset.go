@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -464,13 +463,6 @@ func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, pod
 	if next > 0 {
 		c.Queue.AddAfter(controller.KeyOf(&ds.ObjectMeta), next+10*time.Millisecond)
 	}
-	if reflect.DeepEqual(ds.Status, st) {
-		return nil
-	}
-	upd := *ds
-	upd.Status = st
-	if _, err := c.API.UpdateStatus(ctx, ds.Namespace, &upd, client.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating status of daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	return nil
+	return controller.UpdateStatusIfChanged(ctx, c.API, "daemonset", ds,
+		func(ds *appsv1.DaemonSet) *appsv1.DaemonSetStatus { return &ds.Status }, st, nil)
 }

@@ -784,20 +784,15 @@ func (c *Controller) syncStatusOnly(ctx context.Context, d *appsv1.Deployment, n
 }
 
 func (c *Controller) writeStatus(ctx context.Context, d *appsv1.Deployment, st appsv1.DeploymentStatus) error {
-	cur := d.Status
-	if cur.TerminatingReplicas == nil {
-		zero := int32(0)
-		cur.TerminatingReplicas = &zero
-	}
-	if statusEqual(cur, st) {
-		return nil
-	}
-	upd := copyDeployment(d)
-	upd.Status = st
-	if _, err := c.DeployAPI.UpdateStatus(ctx, d.Namespace, upd, client.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating status of deployment %s/%s: %w", d.Namespace, d.Name, err)
-	}
-	return nil
+	return controller.UpdateStatusIfChanged(ctx, c.DeployAPI, "deployment", d,
+		func(d *appsv1.Deployment) *appsv1.DeploymentStatus { return &d.Status }, st,
+		func(cur, want appsv1.DeploymentStatus) bool {
+			if cur.TerminatingReplicas == nil {
+				zero := int32(0)
+				cur.TerminatingReplicas = &zero // an old status without the field: zero terminating
+			}
+			return statusEqual(cur, want)
+		})
 }
 
 // statusEqual compares statuses ignoring condition timestamps of unchanged conditions.

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -500,15 +499,8 @@ func (c *Controller) ttl(ctx context.Context, j *batchv1.Job, f *batchv1.JobCond
 }
 
 func (c *Controller) writeStatus(ctx context.Context, j *batchv1.Job, st batchv1.JobStatus) error {
-	if reflect.DeepEqual(j.Status, st) {
-		return nil
-	}
-	upd := *j
-	upd.Status = st
-	if _, err := c.API.UpdateStatus(ctx, j.Namespace, &upd, client.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating status of job %s/%s: %w", j.Namespace, j.Name, err)
-	}
-	return nil
+	return controller.UpdateStatusIfChanged(ctx, c.API, "job", j,
+		func(j *batchv1.Job) *batchv1.JobStatus { return &j.Status }, st, nil)
 }
 
 func getCondition(st *batchv1.JobStatus, t batchv1.JobConditionType) *batchv1.JobCondition {

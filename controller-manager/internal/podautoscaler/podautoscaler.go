@@ -16,7 +16,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"reflect"
 	"sync"
 	"time"
 
@@ -386,15 +385,10 @@ func (c *Controller) writeStatus(ctx context.Context, h *autoscalingv2.Horizonta
 	if st.CurrentMetrics == nil {
 		st.CurrentMetrics = []autoscalingv2.MetricStatus{}
 	}
-	if reflect.DeepEqual(h.Status, st) {
-		return nil
-	}
-	upd := *h
-	upd.Status = st
-	if _, err := c.API.UpdateStatus(ctx, h.Namespace, &upd, client.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating status of hpa %s/%s: %w", h.Namespace, h.Name, err)
-	}
-	return nil
+	return controller.UpdateStatusIfChanged(ctx, c.API, "hpa", h,
+		func(h *autoscalingv2.HorizontalPodAutoscaler) *autoscalingv2.HorizontalPodAutoscalerStatus {
+			return &h.Status
+		}, st, nil)
 }
 
 // OnHPAChange queues an autoscaler that was added or updated.

@@ -226,20 +226,15 @@ func (c *Controller) updateStatus(ctx context.Context, key string, rs *appsv1.Re
 		// a pod becomes available once minReadySeconds have passed: look again then
 		c.Queue.AddAfter(key, next+10*time.Millisecond)
 	}
-	cur := rs.Status
-	if cur.TerminatingReplicas == nil {
-		zero := int32(0)
-		cur.TerminatingReplicas = &zero
-	}
-	if reflect.DeepEqual(cur, st) {
-		return nil
-	}
-	upd := *rs // shallow: only Status changes, and the cached object is not touched
-	upd.Status = st
 	c.statusMu.Lock()
 	defer c.statusMu.Unlock()
-	if _, err := c.SetClient.UpdateStatus(ctx, rs.Namespace, &upd, client.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating status of replicaset %s: %w", key, err)
-	}
-	return nil
+	return controller.UpdateStatusIfChanged(ctx, c.SetClient, "replicaset", rs,
+		func(rs *appsv1.ReplicaSet) *appsv1.ReplicaSetStatus { return &rs.Status }, st,
+		func(cur, want appsv1.ReplicaSetStatus) bool {
+			if cur.TerminatingReplicas == nil {
+				zero := int32(0)
+				cur.TerminatingReplicas = &zero // an old status without the field: zero terminating
+			}
+			return reflect.DeepEqual(cur, want)
+		})
 }

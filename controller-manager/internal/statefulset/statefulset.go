@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -458,13 +457,6 @@ func (c *Controller) updateStatus(ctx context.Context, v *view, curName, updName
 	if next > 0 {
 		c.Queue.AddAfter(controller.KeyOf(&set.ObjectMeta), next+10*time.Millisecond)
 	}
-	if reflect.DeepEqual(set.Status, st) {
-		return nil
-	}
-	upd := *set
-	upd.Status = st
-	if _, err := c.API.UpdateStatus(ctx, set.Namespace, &upd, client.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating status of statefulset %s/%s: %w", set.Namespace, set.Name, err)
-	}
-	return nil
+	return controller.UpdateStatusIfChanged(ctx, c.API, "statefulset", set,
+		func(s *appsv1.StatefulSet) *appsv1.StatefulSetStatus { return &s.Status }, st, nil)
 }
