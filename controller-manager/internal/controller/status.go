@@ -9,11 +9,6 @@ import (
 	"github.com/skiffhq/skiff/shared/client"
 )
 
-// StatusClient is the UpdateStatus method of a typed client; *client.Resource[T] implements it.
-type StatusClient[T any] interface {
-	UpdateStatus(ctx context.Context, ns string, obj *T, opts client.UpdateOptions) (*T, error)
-}
-
 // UpdateStatusIfChanged writes want as obj's status through c (the /status subresource, guarded by
 // obj's resourceVersion) unless equal(current, want) says nothing changed; a nil equal is
 // reflect.DeepEqual. status returns a pointer to an object's status field. What is sent is a shallow

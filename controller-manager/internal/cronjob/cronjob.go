@@ -39,9 +39,7 @@ const (
 )
 
 // CronJobClient is the part of the cronjobs API the controller uses.
-type CronJobClient interface {
-	UpdateStatus(ctx context.Context, ns string, cj *batchv1.CronJob, opts client.UpdateOptions) (*batchv1.CronJob, error)
-}
+type CronJobClient = controller.StatusClient[batchv1.CronJob]
 
 // JobClient is the part of the jobs API the controller uses.
 type JobClient interface {

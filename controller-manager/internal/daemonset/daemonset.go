@@ -23,7 +23,6 @@ import (
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
-	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
@@ -45,20 +44,14 @@ const (
 	kind       = "DaemonSet"
 )
 
-// DaemonSetClient is the part of the daemonsets API the controller uses.
-type DaemonSetClient interface {
-	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*appsv1.DaemonSet, error)
-	UpdateStatus(ctx context.Context, ns string, ds *appsv1.DaemonSet, opts client.UpdateOptions) (*appsv1.DaemonSet, error)
-}
-
 // Controller reconciles daemon sets.
 type Controller struct {
 	DaemonSets controller.Store[appsv1.DaemonSet]
 	Pods       controller.Store[corev1.Pod]
 	Nodes      controller.Store[corev1.Node]
 	Revisions  controller.Store[appsv1.ControllerRevision]
-	API        DaemonSetClient
-	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
+	API        controller.OwnerClient[appsv1.DaemonSet]
+	PodPatch   controller.PatchClient[corev1.Pod] // writes ownerReference changes
 	RevAPI     history.RevisionClient
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
@@ -194,7 +187,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		return nil
 	}
 	sel, err := labels.FromLabelSelector(ds.Spec.Selector)
-	if err != nil || ds.Spec.Selector == nil || (len(ds.Spec.Selector.MatchLabels) == 0 && len(ds.Spec.Selector.MatchExpressions) == 0) {
+	if err != nil || ownership.SelectsEverything(ds.Spec.Selector) {
 		return fmt.Errorf("daemonset %s has an invalid or empty selector: %w", key, controller.ErrTerminal)
 	}
 	satisfied := c.exp.Satisfied(key)

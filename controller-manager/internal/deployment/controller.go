@@ -37,9 +37,8 @@ const (
 
 // DeploymentClient is the part of the deployments API the controller uses.
 type DeploymentClient interface {
-	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*appsv1.Deployment, error)
+	controller.OwnerClient[appsv1.Deployment]
 	Update(ctx context.Context, ns string, d *appsv1.Deployment, opts client.UpdateOptions) (*appsv1.Deployment, error)
-	UpdateStatus(ctx context.Context, ns string, d *appsv1.Deployment, opts client.UpdateOptions) (*appsv1.Deployment, error)
 }
 
 // ReplicaSetClient is the part of the replicasets API the controller uses.
@@ -85,7 +84,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		c.Recorder.Eventf(dref(d), events.Warning, "SelectorParsingFailed", "invalid selector: %v", err)
 		return fmt.Errorf("deployment %s: %v: %w", key, err, controller.ErrTerminal)
 	}
-	if d.Spec.Selector == nil || (len(d.Spec.Selector.MatchLabels) == 0 && len(d.Spec.Selector.MatchExpressions) == 0) {
+	if ownership.SelectsEverything(d.Spec.Selector) {
 		c.Recorder.Event(dref(d), events.Warning, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
 		if d.Status.ObservedGeneration < d.Generation {
 			d.Status.ObservedGeneration = d.Generation

@@ -54,8 +54,7 @@ const (
 
 // JobClient is the part of the jobs API the controller uses.
 type JobClient interface {
-	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*batchv1.Job, error)
-	UpdateStatus(ctx context.Context, ns string, j *batchv1.Job, opts client.UpdateOptions) (*batchv1.Job, error)
+	controller.OwnerClient[batchv1.Job]
 	Delete(ctx context.Context, ns, name string, opts *metav1.DeleteOptions) error
 }
 
@@ -64,7 +63,7 @@ type Controller struct {
 	Jobs       controller.Store[batchv1.Job]
 	Pods       controller.Store[corev1.Pod]
 	API        JobClient
-	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
+	PodPatch   controller.PatchClient[corev1.Pod] // writes ownerReference changes
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
 	Queue      controller.Queue

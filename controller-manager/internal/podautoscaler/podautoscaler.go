@@ -25,7 +25,6 @@ import (
 	autoscalingv2 "github.com/skiffhq/skiff/shared/api/autoscaling/v2"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
-	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
@@ -50,9 +49,7 @@ type Scaler interface {
 }
 
 // HPAClient is the part of the horizontalpodautoscalers API the controller uses.
-type HPAClient interface {
-	UpdateStatus(ctx context.Context, ns string, h *autoscalingv2.HorizontalPodAutoscaler, opts client.UpdateOptions) (*autoscalingv2.HorizontalPodAutoscaler, error)
-}
+type HPAClient = controller.StatusClient[autoscalingv2.HorizontalPodAutoscaler]
 
 // Controller reconciles autoscalers.
 type Controller struct {

@@ -20,7 +20,6 @@ import (
 	appsv1 "github.com/skiffhq/skiff/shared/api/apps/v1"
 	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
-	"github.com/skiffhq/skiff/shared/client"
 	"github.com/skiffhq/skiff/shared/labels"
 
 	"github.com/skiffhq/skiff/controller-manager/internal/controller"
@@ -40,18 +39,12 @@ const DefaultBurstReplicas = 500
 
 var gvk = struct{ apiVersion, kind string }{"apps/v1", "ReplicaSet"}
 
-// ReplicaSetClient is the part of the replicasets API the controller uses.
-type ReplicaSetClient interface {
-	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*appsv1.ReplicaSet, error)
-	UpdateStatus(ctx context.Context, ns string, rs *appsv1.ReplicaSet, opts client.UpdateOptions) (*appsv1.ReplicaSet, error)
-}
-
 // Controller reconciles replica sets.
 type Controller struct {
 	Sets       controller.Store[appsv1.ReplicaSet]
 	Pods       controller.Store[corev1.Pod]
-	SetClient  ReplicaSetClient
-	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
+	SetClient  controller.OwnerClient[appsv1.ReplicaSet]
+	PodPatch   controller.PatchClient[corev1.Pod] // writes ownerReference changes
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
 	Queue      controller.Queue
@@ -102,7 +95,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("replicaset %s selector: %v: %w", key, err, controller.ErrTerminal)
 	}
-	if rs.Spec.Selector == nil || (len(rs.Spec.Selector.MatchLabels) == 0 && len(rs.Spec.Selector.MatchExpressions) == 0) {
+	if ownership.SelectsEverything(rs.Spec.Selector) {
 		// an empty selector would grab every pod in the namespace; Kubernetes refuses it too
 		return fmt.Errorf("replicaset %s has an empty selector: %w", key, controller.ErrTerminal)
 	}

@@ -43,12 +43,6 @@ const (
 	kind       = "StatefulSet"
 )
 
-// SetClient is the part of the statefulsets API the controller uses.
-type SetClient interface {
-	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*appsv1.StatefulSet, error)
-	UpdateStatus(ctx context.Context, ns string, s *appsv1.StatefulSet, opts client.UpdateOptions) (*appsv1.StatefulSet, error)
-}
-
 // ClaimClient is the part of the persistentvolumeclaims API the controller uses.
 type ClaimClient interface {
 	Create(ctx context.Context, ns string, c *corev1.PersistentVolumeClaim, opts client.CreateOptions) (*corev1.PersistentVolumeClaim, error)
@@ -61,9 +55,9 @@ type Controller struct {
 	Pods       controller.Store[corev1.Pod]
 	Claims     controller.Store[corev1.PersistentVolumeClaim]
 	Revisions  controller.Store[appsv1.ControllerRevision]
-	API        SetClient
+	API        controller.OwnerClient[appsv1.StatefulSet]
 	ClaimAPI   ClaimClient
-	PodPatch   ownership.PatchClient[corev1.Pod] // writes ownerReference changes
+	PodPatch   controller.PatchClient[corev1.Pod] // writes ownerReference changes
 	RevAPI     history.RevisionClient
 	PodControl *podcontrol.Control
 	Recorder   *events.Recorder
@@ -121,7 +115,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		return nil
 	}
 	sel, err := labels.FromLabelSelector(set.Spec.Selector)
-	if err != nil || set.Spec.Selector == nil || (len(set.Spec.Selector.MatchLabels) == 0 && len(set.Spec.Selector.MatchExpressions) == 0) {
+	if err != nil || ownership.SelectsEverything(set.Spec.Selector) {
 		return fmt.Errorf("statefulset %s has an invalid or empty selector: %w", key, controller.ErrTerminal)
 	}
 	pods, claimErr := c.claimPods(ctx, set, sel)

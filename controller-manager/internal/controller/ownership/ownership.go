@@ -45,6 +45,12 @@ func IsControlledBy(m *metav1.ObjectMeta, uid string) bool {
 	return r != nil && r.UID == uid
 }
 
+// SelectsEverything reports whether an owner's selector is missing or empty: it would claim every
+// object in the namespace, so (as in Kubernetes) workload controllers refuse it.
+func SelectsEverything(ls *metav1.LabelSelector) bool {
+	return ls == nil || (len(ls.MatchLabels) == 0 && len(ls.MatchExpressions) == 0)
+}
+
 // SelectorMatcher adapts a label selector to Claimer.Matches.
 func SelectorMatcher(sel labels.Selector) func(map[string]string) bool {
 	return func(l map[string]string) bool { return sel.Matches(labels.Set(l)) }
@@ -214,19 +220,9 @@ func (o Owners[T, PT]) MatchingKeys(m *metav1.ObjectMeta) []string {
 	return keys
 }
 
-// PatchClient is the Patch method of a typed client; *client.Resource[T] implements it.
-type PatchClient[T any] interface {
-	Patch(ctx context.Context, ns, name string, pt client.PatchType, data []byte, opts client.PatchOptions, sub ...string) (*T, error)
-}
-
-// GetClient is the Get method of a typed client; *client.Resource[T] implements it.
-type GetClient[T any] interface {
-	Get(ctx context.Context, ns, name string, opts client.GetOptions) (*T, error)
-}
-
 // MergePatcher adapts a typed client to a Claimer's Patch: each change is a JSON merge patch, and an
 // object that is already gone counts as done.
-func MergePatcher[T any](c PatchClient[T]) Patcher {
+func MergePatcher[T any](c controller.PatchClient[T]) Patcher {
 	return func(ctx context.Context, ns, name string, patch []byte) error {
 		_, err := c.Patch(ctx, ns, name, client.MergePatchType, patch, client.PatchOptions{})
 		if client.IsNotFound(err) {
@@ -241,7 +237,7 @@ func MergePatcher[T any](c PatchClient[T]) Patcher {
 func FreshOwnerCheck[T any, PT interface {
 	*T
 	metav1.Object
-}](c GetClient[T], owner *metav1.ObjectMeta, what string) func(ctx context.Context) error {
+}](c controller.GetClient[T], owner *metav1.ObjectMeta, what string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		fresh, err := c.Get(ctx, owner.Namespace, owner.Name, client.GetOptions{})
 		if err != nil {
