@@ -208,15 +208,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 	if satisfied {
 		manageErr = c.manage(ctx, key, ds, pods, hash)
 	}
-	inUse := map[string]bool{}
-	for _, p := range pods {
-		inUse[p.Labels[appsv1.ControllerRevisionHashLabelKey]] = true
-	}
-	limit := int32(10)
-	if ds.Spec.RevisionHistoryLimit != nil {
-		limit = *ds.Spec.RevisionHistoryLimit
-	}
-	histErr := history.Truncate(ctx, c.RevAPI, revs, rev.Name, inUse, limit)
+	histErr := history.TruncateForPods(ctx, c.RevAPI, revs, rev.Name, pods, ds.Spec.RevisionHistoryLimit)
 	return errors.Join(claimErr, manageErr, histErr, c.updateStatus(ctx, ds, pods, hash))
 }
 

@@ -155,15 +155,7 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		}
 	}
 	manageErr := c.manage(ctx, key, v)
-	inUse := map[string]bool{curHash: true}
-	for _, p := range pods {
-		inUse[p.Labels[appsv1.ControllerRevisionHashLabelKey]] = true
-	}
-	limit := int32(10)
-	if set.Spec.RevisionHistoryLimit != nil {
-		limit = *set.Spec.RevisionHistoryLimit
-	}
-	histErr := history.Truncate(ctx, c.RevAPI, revs, updRev.Name, inUse, limit)
+	histErr := history.TruncateForPods(ctx, c.RevAPI, revs, updRev.Name, pods, set.Spec.RevisionHistoryLimit, curHash)
 	return errors.Join(claimErr, manageErr, histErr, c.updateStatus(ctx, v, curName, updRev.Name))
 }
 

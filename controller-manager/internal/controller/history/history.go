@@ -145,6 +145,27 @@ func Ensure(ctx context.Context, api RevisionClient, o Owner, revs []*appsv1.Con
 	return got, hash, nil
 }
 
+// DefaultRevisionHistoryLimit is the revisionHistoryLimit a DaemonSet or StatefulSet gets when it sets
+// none, as in Kubernetes.
+const DefaultRevisionHistoryLimit = 10
+
+// TruncateForPods is Truncate with the revisions in use read from pods' controller-revision-hash
+// labels (plus the hashes in keep) and a nil limit meaning DefaultRevisionHistoryLimit.
+func TruncateForPods(ctx context.Context, api RevisionClient, revs []*appsv1.ControllerRevision, currentName string, pods []*corev1.Pod, limit *int32, keep ...string) error {
+	inUse := map[string]bool{}
+	for _, h := range keep {
+		inUse[h] = true
+	}
+	for _, p := range pods {
+		inUse[p.Labels[appsv1.ControllerRevisionHashLabelKey]] = true
+	}
+	l := int32(DefaultRevisionHistoryLimit)
+	if limit != nil {
+		l = *limit
+	}
+	return Truncate(ctx, api, revs, currentName, inUse, l)
+}
+
 // Truncate deletes the oldest revisions beyond limit that are neither current nor used by a pod
 // (inUse holds the hashes of live pods).
 func Truncate(ctx context.Context, api RevisionClient, revs []*appsv1.ControllerRevision, currentName string, inUse map[string]bool, limit int32) error {

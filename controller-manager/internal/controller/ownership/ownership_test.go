@@ -96,3 +96,23 @@ func TestRemoveOwnerPatchKeepsOtherOwners(t *testing.T) {
 		t.Fatalf("owner references after removal = %+v, want only b", p.Metadata.OwnerReferences)
 	}
 }
+
+func TestSelectsEverything(t *testing.T) {
+	tests := []struct {
+		name string
+		sel  *metav1.LabelSelector
+		want bool
+	}{
+		{"missing selector selects everything", nil, true},
+		{"empty selector selects everything", &metav1.LabelSelector{}, true},
+		{"selector with a label does not", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "a"}}, false},
+		{"selector with an expression does not", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Exists"}}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SelectsEverything(tc.sel); got != tc.want {
+				t.Errorf("SelectsEverything(%+v) = %v, want %v", tc.sel, got, tc.want)
+			}
+		})
+	}
+}
