@@ -141,6 +141,13 @@ func (c *Config) serverURL() (*url.URL, error) {
 	return u, nil
 }
 
+// TLSConfig returns the crypto/tls settings for connections to the apiserver, reading the CA, client
+// certificate and key files as needed. Callers that dial the apiserver themselves (websocket streams)
+// use it so they verify and authenticate exactly as the HTTP client does.
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	return c.TLS.tlsClientConfig()
+}
+
 // transport builds the HTTP transport: keep-alives, sane dial timeouts and the TLS settings.
 func (c *Config) transport() (http.RoundTripper, error) {
 	if c.Transport != nil {

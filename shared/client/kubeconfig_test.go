@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -258,6 +259,56 @@ func TestConfigErrors(t *testing.T) {
 			_, err := client.New(&tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfigTLSConfig checks the exported TLS settings that callers dialling the apiserver themselves
+// use: they trust exactly the configured CA, keep the server name and reject bad material.
+func TestConfigTLSConfig(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	caFile := writeFile(t, t.TempDir(), "ca.crt", string(caPEM))
+	addr := strings.TrimPrefix(srv.URL, "https://")
+
+	tests := []struct {
+		name          string
+		tls           client.TLSConfig
+		wantErr       string // from TLSConfig itself
+		wantHandshake bool
+	}{
+		{"CA data verifies the server", client.TLSConfig{CAData: caPEM, ServerName: "example.com"}, "", true},
+		{"CA file verifies the server", client.TLSConfig{CAFile: caFile, ServerName: "example.com"}, "", true},
+		{"wrong server name is rejected", client.TLSConfig{CAData: caPEM, ServerName: "other.test"}, "", false},
+		{"without the CA the server is not trusted", client.TLSConfig{ServerName: "example.com"}, "", false},
+		{"bad CA data is an error", client.TLSConfig{CAData: []byte("junk")}, "no PEM certificate", false},
+		{"missing CA file is an error", client.TLSConfig{CAFile: "/nonexistent/ca"}, "reading certificate authority", false},
+		{"cert without key is an error", client.TLSConfig{CertData: []byte("c")}, "given together", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := client.Config{Server: srv.URL, TLS: tt.tls}
+			tc, err := cfg.TLSConfig()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.MinVersion != tls.VersionTLS12 || tc.ServerName != tt.tls.ServerName {
+				t.Errorf("min version %x server name %q, want %x %q", tc.MinVersion, tc.ServerName, tls.VersionTLS12, tt.tls.ServerName)
+			}
+			conn, err := tls.Dial("tcp", addr, tc)
+			if err == nil {
+				conn.Close()
+			}
+			if (err == nil) != tt.wantHandshake {
+				t.Errorf("handshake: err = %v, want success %v", err, tt.wantHandshake)
 			}
 		})
 	}
