@@ -7,15 +7,12 @@ package remotecommand
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +69,7 @@ func Exec(ctx context.Context, cfg client.Config, o Options) error {
 	}
 	dialer := websocket.Dialer{Subprotocols: []string{Protocol}, Proxy: http.ProxyFromEnvironment}
 	if u.Scheme == "wss" {
-		tc, err := tlsConfig(cfg.TLS)
+		tc, err := cfg.TLSConfig()
 		if err != nil {
 			return err
 		}
@@ -241,47 +238,4 @@ func execURL(cfg client.Config, o Options) (*url.URL, error) {
 	}
 	u.RawQuery = q.Encode()
 	return u, nil
-}
-
-// tlsConfig builds TLS settings for the websocket from the client's TLS configuration.
-func tlsConfig(t client.TLSConfig) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.Insecure, ServerName: t.ServerName} //nolint:gosec // user's choice
-	ca := t.CAData
-	if len(ca) == 0 && t.CAFile != "" {
-		b, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading certificate authority: %w", err)
-		}
-		ca = b
-	}
-	if len(ca) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, errors.New("certificate authority data holds no PEM certificate")
-		}
-		cfg.RootCAs = pool
-	}
-	cert, key := t.CertData, t.KeyData
-	if len(cert) == 0 && t.CertFile != "" {
-		b, err := os.ReadFile(t.CertFile)
-		if err != nil {
-			return nil, err
-		}
-		cert = b
-	}
-	if len(key) == 0 && t.KeyFile != "" {
-		b, err := os.ReadFile(t.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		key = b
-	}
-	if len(cert) > 0 && len(key) > 0 {
-		pair, err := tls.X509KeyPair(cert, key)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
 }
