@@ -217,17 +217,7 @@ func (d *Describer) pod(ctx context.Context, w *prefixWriter, ns, name string) e
 		}
 		tols = append(tols, strings.TrimSpace(s))
 	}
-	if len(tols) == 0 {
-		w.line(0, "Tolerations:\t<none>")
-	} else {
-		for i, t := range tols {
-			if i == 0 {
-				w.line(0, "Tolerations:\t%s", t)
-			} else {
-				w.line(0, "\t%s", t)
-			}
-		}
-	}
+	w.writeList(0, "Tolerations", tols)
 	d.events(ctx, w, ns, &p.ObjectMeta, "")
 	return nil
 }
@@ -312,23 +302,12 @@ func (d *Describer) container(w *prefixWriter, c corev1.Container, s corev1.Cont
 	}
 	w.line(2, "Ready:\t%v", s.Ready)
 	w.line(2, "Restart Count:\t%d", s.RestartCount)
-	resources := func(title string, l corev1.ResourceList) {
-		if len(l) == 0 {
-			return
-		}
-		w.line(2, "%s:", title)
-		keys := make([]string, 0, len(l))
-		for k := range l {
-			keys = append(keys, string(k))
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			q := l[corev1.ResourceName(k)]
-			w.line(3, "%s:\t%s", k, q.String())
-		}
+	if len(c.Resources.Limits) > 0 {
+		w.writeResources(2, "Limits", c.Resources.Limits)
 	}
-	resources("Limits", c.Resources.Limits)
-	resources("Requests", c.Resources.Requests)
+	if len(c.Resources.Requests) > 0 {
+		w.writeResources(2, "Requests", c.Resources.Requests)
+	}
 	if len(c.Env) > 0 {
 		w.line(2, "Environment:")
 		for _, e := range c.Env {
@@ -638,16 +617,7 @@ func (d *Describer) node(ctx context.Context, w *prefixWriter, name string) erro
 		}
 		taints = append(taints, s+":"+string(t.Effect))
 	}
-	if len(taints) == 0 {
-		w.line(0, "Taints:\t<none>")
-	}
-	for i, t := range taints {
-		if i == 0 {
-			w.line(0, "Taints:\t%s", t)
-		} else {
-			w.line(0, "\t%s", t)
-		}
-	}
+	w.writeList(0, "Taints", taints)
 	w.line(0, "Unschedulable:\t%v", n.Spec.Unschedulable)
 	if len(n.Status.Conditions) > 0 {
 		w.line(0, "Conditions:")
@@ -661,20 +631,8 @@ func (d *Describer) node(ctx context.Context, w *prefixWriter, name string) erro
 	for _, a := range n.Status.Addresses {
 		w.line(1, "%s:\t%s", a.Type, a.Address)
 	}
-	writeResources := func(title string, l corev1.ResourceList) {
-		w.line(0, "%s:", title)
-		keys := make([]string, 0, len(l))
-		for k := range l {
-			keys = append(keys, string(k))
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			q := l[corev1.ResourceName(k)]
-			w.line(1, "%s:\t%s", k, q.String())
-		}
-	}
-	writeResources("Capacity", n.Status.Capacity)
-	writeResources("Allocatable", n.Status.Allocatable)
+	w.writeResources(0, "Capacity", n.Status.Capacity)
+	w.writeResources(0, "Allocatable", n.Status.Allocatable)
 	info := n.Status.NodeInfo
 	w.line(0, "System Info:")
 	w.line(1, "Machine ID:\t%s", info.MachineID)
@@ -819,12 +777,7 @@ func (d *Describer) generic(ctx context.Context, w *prefixWriter, r resources.Re
 func writeValue(w *prefixWriter, level int, v any) {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range sortedKeys(x) {
 			switch x[k].(type) {
 			case map[string]any, []any:
 				w.line(level, "%s:", k)
@@ -849,11 +802,7 @@ func writeValue(w *prefixWriter, level int, v any) {
 }
 
 func formatSelector(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(m)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + "=" + m[k]

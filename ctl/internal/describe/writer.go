@@ -9,6 +9,7 @@ import (
 
 	"github.com/liggitt/tabwriter"
 
+	corev1 "github.com/skiffhq/skiff/shared/api/core/v1"
 	metav1 "github.com/skiffhq/skiff/shared/api/meta/v1"
 )
 
@@ -40,12 +41,7 @@ func (w *prefixWriter) writeMap(level int, title string, m map[string]string) {
 		w.line(level, "%s:\t<none>", title)
 		return
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for i, k := range keys {
+	for i, k := range sortedKeys(m) {
 		v := m[k]
 		if len(v) > 200 {
 			v = v[:200] + "..."
@@ -56,6 +52,41 @@ func (w *prefixWriter) writeMap(level int, title string, m map[string]string) {
 			w.line(level, "\t%s=%s", k, v)
 		}
 	}
+}
+
+// writeList prints one value per line: the first on the title line, the rest aligned below, or
+// "<none>" when there are none.
+func (w *prefixWriter) writeList(level int, title string, items []string) {
+	if len(items) == 0 {
+		w.line(level, "%s:\t<none>", title)
+		return
+	}
+	for i, it := range items {
+		if i == 0 {
+			w.line(level, "%s:\t%s", title, it)
+		} else {
+			w.line(level, "\t%s", it)
+		}
+	}
+}
+
+// writeResources prints a resource list under its title, one quantity per resource name in name order.
+func (w *prefixWriter) writeResources(level int, title string, l corev1.ResourceList) {
+	w.line(level, "%s:", title)
+	for _, k := range sortedKeys(l) {
+		q := l[corev1.ResourceName(k)]
+		w.line(level+1, "%s:\t%s", k, q.String())
+	}
+}
+
+// sortedKeys returns a map's keys in order, so output does not depend on map iteration.
+func sortedKeys[K ~string, V any](m map[K]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (w *prefixWriter) meta(m *metav1.ObjectMeta, namespaced bool) {
