@@ -200,7 +200,8 @@ func toAny(s []string) []any {
 	return out
 }
 
-func copyMap(m map[string]any) map[string]any {
+// copyMap copies a map into the map[string]any shape of an unstructured object.
+func copyMap[V any](m map[string]V) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		out[k] = v

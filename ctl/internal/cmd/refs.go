@@ -34,6 +34,23 @@ func oneRef(f *Factory, args []string) (resource.Ref, error) {
 	return refs[0], nil
 }
 
+// liveObject reads exactly one named object and fetches it, for commands that work from its current state.
+func liveObject(ctx context.Context, f *Factory, args []string) (*resource.Dynamic, resource.Ref, resource.Object, error) {
+	ref, err := oneRef(f, args)
+	if err != nil {
+		return nil, ref, nil, err
+	}
+	d, err := f.Dynamic()
+	if err != nil {
+		return nil, ref, nil, err
+	}
+	live, err := d.Get(ctx, ref)
+	if err != nil {
+		return nil, ref, nil, err
+	}
+	return d, ref, live, nil
+}
+
 // selectedRefs reads named objects, or with a selector or --all, every matching object of the types.
 func selectedRefs(ctx context.Context, f *Factory, args []string, selector string, all bool) ([]resource.Ref, error) {
 	ns, _, err := f.Namespace()

@@ -336,15 +336,7 @@ func newEdit(f *Factory) *cobra.Command {
 		ValidArgsFunction: completeTypeThenNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			ref, err := oneRef(f, args)
-			if err != nil {
-				return err
-			}
-			d, err := f.Dynamic()
-			if err != nil {
-				return err
-			}
-			live, err := d.Get(ctx, ref)
+			d, ref, live, err := liveObject(ctx, f, args)
 			if err != nil {
 				return err
 			}
@@ -526,15 +518,7 @@ func newExpose(f *Factory) *cobra.Command {
 		ValidArgsFunction: completeTypeThenNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			ref, err := oneRef(f, args)
-			if err != nil {
-				return err
-			}
-			d, err := f.Dynamic()
-			if err != nil {
-				return err
-			}
-			live, err := d.Get(ctx, ref)
+			_, ref, live, err := liveObject(ctx, f, args)
 			if err != nil {
 				return err
 			}
@@ -553,13 +537,9 @@ func newExpose(f *Factory) *cobra.Command {
 				return fmt.Errorf("cannot expose a %s", live.Kind())
 			}
 			if selector != "" {
-				sel = map[string]string{}
-				for _, kv := range strings.Split(selector, ",") {
-					k, v, ok := strings.Cut(kv, "=")
-					if !ok {
-						return usagef("invalid --selector %q: only k=v pairs are allowed", selector)
-					}
-					sel[k] = v
+				var ok bool
+				if sel, ok = parsePairs(selector); !ok {
+					return usagef("invalid --selector %q: only k=v pairs are allowed", selector)
 				}
 			}
 			if len(sel) == 0 {
@@ -595,21 +575,13 @@ func newExpose(f *Factory) *cobra.Command {
 			if name == "" {
 				name = ref.Name
 			}
-			selAny := map[string]any{}
-			for k, v := range sel {
-				selAny[k] = v
-			}
-			spec := map[string]any{"selector": selAny, "ports": []any{svcPort}}
+			spec := map[string]any{"selector": copyMap(sel), "ports": []any{svcPort}}
 			if typ != "" {
 				spec["type"] = typ
 			}
 			md := map[string]any{"name": name}
 			if l := live.Labels(); len(l) > 0 {
-				lm := map[string]any{}
-				for k, v := range l {
-					lm[k] = v
-				}
-				md["labels"] = lm
+				md["labels"] = copyMap(l)
 			}
 			svc := resource.Object{"apiVersion": "v1", "kind": "Service", "metadata": md, "spec": spec}
 			return createObject(ctx, f, &generated{dryRun: "none"}, svc, "exposed")
@@ -623,6 +595,19 @@ func newExpose(f *Factory) *cobra.Command {
 	c.Flags().StringVar(&selector, "selector", "", "a k=v,... selector to use instead of the object's")
 	c.Flags().StringVar(&nodePort, "node-port", "", "the node port of a NodePort service")
 	return c
+}
+
+// parsePairs reads "k=v,k2=v2"; ok is false when an element has no "=".
+func parsePairs(spec string) (pairs map[string]string, ok bool) {
+	pairs = map[string]string{}
+	for _, kv := range strings.Split(spec, ",") {
+		k, v, found := strings.Cut(kv, "=")
+		if !found {
+			return nil, false
+		}
+		pairs[k] = v
+	}
+	return pairs, true
 }
 
 func firstContainerPort(o resource.Object) string {
@@ -671,14 +656,11 @@ func newRun(f *Factory) *cobra.Command {
 			}
 			labels := map[string]any{"run": name}
 			if labelSpec != "" {
-				labels = map[string]any{}
-				for _, kv := range strings.Split(labelSpec, ",") {
-					k, v, ok := strings.Cut(kv, "=")
-					if !ok {
-						return usagef("invalid --labels %q", labelSpec)
-					}
-					labels[k] = v
+				pairs, ok := parsePairs(labelSpec)
+				if !ok {
+					return usagef("invalid --labels %q", labelSpec)
 				}
+				labels = copyMap(pairs)
 			}
 			ctr := map[string]any{"name": name, "image": image, "resources": map[string]any{}}
 			if len(rest) > 0 {
