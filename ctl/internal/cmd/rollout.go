@@ -43,6 +43,23 @@ func deploymentRef(f *Factory, args []string) (resource.Ref, error) {
 	return ref, nil
 }
 
+// liveDeployment reads "deployment NAME" and fetches it, with the clientset for the calls that follow.
+func liveDeployment(ctx context.Context, f *Factory, args []string) (*client.Clientset, resource.Ref, *appsv1.Deployment, error) {
+	ref, err := deploymentRef(f, args)
+	if err != nil {
+		return nil, ref, nil, err
+	}
+	cs, err := f.Clientset()
+	if err != nil {
+		return nil, ref, nil, err
+	}
+	dep, err := cs.Deployments.Get(ctx, ref.Namespace, ref.Name, client.GetOptions{})
+	if err != nil {
+		return nil, ref, nil, err
+	}
+	return cs, ref, dep, nil
+}
+
 // RolloutStatus says where a deployment's rollout stands, with kubectl's messages.
 func RolloutStatus(d *appsv1.Deployment) (msg string, done bool, err error) {
 	if d.Generation > d.Status.ObservedGeneration {
@@ -185,15 +202,7 @@ func newRolloutHistory(f *Factory) *cobra.Command {
 		Short:             "List a deployment's revisions, or show one revision's pod template",
 		ValidArgsFunction: completeTypeThenNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := deploymentRef(f, args)
-			if err != nil {
-				return err
-			}
-			cs, err := f.Clientset()
-			if err != nil {
-				return err
-			}
-			dep, err := cs.Deployments.Get(cmd.Context(), ref.Namespace, ref.Name, client.GetOptions{})
+			cs, ref, dep, err := liveDeployment(cmd.Context(), f, args)
 			if err != nil {
 				return err
 			}
@@ -247,13 +256,7 @@ var annotationsKeptByUndo = map[string]bool{
 func UndoPatch(dep *appsv1.Deployment, rs *appsv1.ReplicaSet) ([]byte, error) {
 	tpl := rs.Spec.Template
 	if tpl.Labels != nil {
-		l := map[string]string{}
-		for k, v := range tpl.Labels {
-			if k != "pod-template-hash" {
-				l[k] = v
-			}
-		}
-		tpl.Labels = l
+		tpl.Labels = withoutTemplateHash(tpl.Labels)
 	}
 	ann := map[string]string{}
 	for k := range annotationsKeptByUndo {
@@ -272,15 +275,21 @@ func UndoPatch(dep *appsv1.Deployment, rs *appsv1.ReplicaSet) ([]byte, error) {
 	})
 }
 
+// withoutTemplateHash copies pod template labels without the pod-template-hash the deployment
+// controller adds to each ReplicaSet, so templates compare and roll back as the user wrote them.
+func withoutTemplateHash(l map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range l {
+		if k != "pod-template-hash" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func templatesEqual(a, b corev1.PodTemplateSpec) bool {
 	strip := func(t corev1.PodTemplateSpec) []byte {
-		l := map[string]string{}
-		for k, v := range t.Labels {
-			if k != "pod-template-hash" {
-				l[k] = v
-			}
-		}
-		t.Labels = l
+		t.Labels = withoutTemplateHash(t.Labels)
 		b, _ := json.Marshal(t)
 		return b
 	}
@@ -295,15 +304,7 @@ func newRolloutUndo(f *Factory) *cobra.Command {
 		ValidArgsFunction: completeTypeThenNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			ref, err := deploymentRef(f, args)
-			if err != nil {
-				return err
-			}
-			cs, err := f.Clientset()
-			if err != nil {
-				return err
-			}
-			dep, err := cs.Deployments.Get(ctx, ref.Namespace, ref.Name, client.GetOptions{})
+			cs, ref, dep, err := liveDeployment(ctx, f, args)
 			if err != nil {
 				return err
 			}
@@ -380,15 +381,7 @@ func newRolloutPause(f *Factory, pause bool) *cobra.Command {
 		Short:             map[bool]string{true: "Stop a deployment from rolling out template changes", false: "Let a paused deployment roll out again"}[pause],
 		ValidArgsFunction: completeTypeThenNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := deploymentRef(f, args)
-			if err != nil {
-				return err
-			}
-			cs, err := f.Clientset()
-			if err != nil {
-				return err
-			}
-			dep, err := cs.Deployments.Get(cmd.Context(), ref.Namespace, ref.Name, client.GetOptions{})
+			cs, ref, dep, err := liveDeployment(cmd.Context(), f, args)
 			if err != nil {
 				return err
 			}
