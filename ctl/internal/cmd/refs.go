@@ -51,6 +51,26 @@ func liveObject(ctx context.Context, f *Factory, args []string) (*resource.Dynam
 	return d, ref, live, nil
 }
 
+// eachLive fetches each object and calls fn with it. A failure for one object is collected and the
+// others still run, as kubectl does; the collected failures are returned together.
+func eachLive(ctx context.Context, f *Factory, refs []resource.Ref, fn func(d *resource.Dynamic, ref resource.Ref, live resource.Object) error) error {
+	d, err := f.Dynamic()
+	if err != nil {
+		return err
+	}
+	var failures []error
+	for _, ref := range refs {
+		live, err := d.Get(ctx, ref)
+		if err == nil {
+			err = fn(d, ref, live)
+		}
+		if err != nil {
+			failures = append(failures, err)
+		}
+	}
+	return errs(failures)
+}
+
 // selectedRefs reads named objects, or with a selector or --all, every matching object of the types.
 func selectedRefs(ctx context.Context, f *Factory, args []string, selector string, all bool) ([]resource.Ref, error) {
 	ns, _, err := f.Namespace()

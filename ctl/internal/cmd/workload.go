@@ -190,25 +190,14 @@ func newLabeler(f *Factory, use, field, past string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := f.Dynamic()
-			if err != nil {
-				return err
-			}
-			var failures []error
-			for _, ref := range refs {
-				live, err := d.Get(ctx, ref)
-				if err != nil {
-					failures = append(failures, err)
-					continue
-				}
+			return eachLive(ctx, f, refs, func(d *resource.Dynamic, ref resource.Ref, live resource.Object) error {
 				existing := live.StringMap("metadata", field)
 				if list {
 					for k, v := range existing {
 						fmt.Fprintf(f.IO.Out, "%s=%s\n", k, v)
 					}
-					continue
+					return nil
 				}
-				failed := false
 				changed := false
 				for k, v := range changes {
 					old, has := existing[k]
@@ -217,27 +206,21 @@ func newLabeler(f *Factory, use, field, past string) *cobra.Command {
 						continue
 					}
 					if has && old != v && !overwrite {
-						failures = append(failures, fmt.Errorf("'%s' already has a value (%s), and --overwrite is false", k, old))
-						failed = true
-						break
+						return fmt.Errorf("'%s' already has a value (%s), and --overwrite is false", k, old)
 					}
 					changed = changed || !has || old != v
 				}
-				if failed {
-					continue
-				}
 				if !changed {
 					fmt.Fprintf(f.IO.Out, "%s not %s\n", ref, past)
-					continue
+					return nil
 				}
 				patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{field: changes, "resourceVersion": live.ResourceVersion()}})
 				if _, err := d.Patch(ctx, ref, client.MergePatchType, patch, ""); err != nil {
-					failures = append(failures, err)
-					continue
+					return err
 				}
 				fmt.Fprintf(f.IO.Out, "%s %s\n", ref, past)
-			}
-			return errs(failures)
+				return nil
+			})
 		},
 	}
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "allow replacing existing values")
@@ -296,29 +279,18 @@ func newPatch(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := f.Dynamic()
-			if err != nil {
-				return err
-			}
-			var failures []error
-			for _, ref := range refs {
-				before, err := d.Get(ctx, ref)
-				if err != nil {
-					failures = append(failures, err)
-					continue
-				}
+			return eachLive(ctx, f, refs, func(d *resource.Dynamic, ref resource.Ref, before resource.Object) error {
 				after, err := d.Patch(ctx, ref, pt, body, sub)
 				if err != nil {
-					failures = append(failures, err)
-					continue
+					return err
 				}
 				if sub == "" && after.ResourceVersion() == before.ResourceVersion() {
 					fmt.Fprintf(f.IO.Out, "%s patched (no change)\n", ref)
 				} else {
 					fmt.Fprintf(f.IO.Out, "%s patched\n", ref)
 				}
-			}
-			return errs(failures)
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVarP(&patch, "patch", "p", "", "the patch, JSON or YAML")
@@ -444,17 +416,7 @@ func newSet(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := f.Dynamic()
-			if err != nil {
-				return err
-			}
-			var failures []error
-			for _, ref := range refs {
-				live, err := d.Get(ctx, ref)
-				if err != nil {
-					failures = append(failures, err)
-					continue
-				}
+			return eachLive(ctx, f, refs, func(d *resource.Dynamic, ref resource.Ref, live resource.Object) error {
 				path := containersPath(live.Kind())
 				spec, _ := resource.Nested(live, path...)
 				specMap, _ := spec.(map[string]any)
@@ -486,8 +448,7 @@ func newSet(f *Factory) *cobra.Command {
 					}
 				}
 				if missing != "" {
-					failures = append(failures, fmt.Errorf("unable to find container named %q", missing))
-					continue
+					return fmt.Errorf("unable to find container named %q", missing)
 				}
 				inner := map[string]any{}
 				for i := 0; i < len(updates); i += 2 {
@@ -497,12 +458,11 @@ func newSet(f *Factory) *cobra.Command {
 				resource.SetNested(patchObj, inner, path...)
 				patch, _ := json.Marshal(patchObj)
 				if _, err := d.Patch(ctx, ref, client.StrategicMergePatchType, patch, ""); err != nil {
-					failures = append(failures, err)
-					continue
+					return err
 				}
 				fmt.Fprintf(f.IO.Out, "%s image updated\n", ref)
-			}
-			return errs(failures)
+				return nil
+			})
 		},
 	}
 	c.AddCommand(image)
