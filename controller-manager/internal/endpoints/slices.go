@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -47,6 +49,49 @@ type SliceController struct {
 	Queue       controller.Queue
 	Log         *zap.Logger
 	MaxPerSlice int
+
+	// created remembers, per service key, the slices this controller created that the Slices cache
+	// has not shown yet. Until the cache has them, a sync would see too few slices and create
+	// duplicates, so it waits instead (Kubernetes keeps an endpointSliceTracker for the same reason).
+	mu      sync.Mutex
+	created map[string]map[string]time.Time
+}
+
+// createdTTL bounds how long a sync waits for the cache to show a created slice (one deleted at once
+// by someone else never shows up).
+const createdTTL = 30 * time.Second
+
+// cacheBehind reports whether a slice created for key is still missing from the cache, forgetting
+// the ones it has caught up with.
+func (c *SliceController) cacheBehind(key string, existing []*discoveryv1.EndpointSlice) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names := c.created[key]
+	for _, s := range existing {
+		delete(names, s.Name)
+	}
+	for name, at := range names {
+		if time.Since(at) > createdTTL {
+			delete(names, name)
+		}
+	}
+	if len(names) == 0 {
+		delete(c.created, key)
+		return false
+	}
+	return true
+}
+
+func (c *SliceController) noteCreated(key, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.created == nil {
+		c.created = map[string]map[string]time.Time{}
+	}
+	if c.created[key] == nil {
+		c.created[key] = map[string]time.Time{}
+	}
+	c.created[key][name] = time.Now()
 }
 
 // IndexServiceName indexes slices by namespace/<kubernetes.io/service-name>.
@@ -176,10 +221,16 @@ func (c *SliceController) Sync(ctx context.Context, key string) error {
 		return nil // the garbage collector removes slices owned by a deleted service
 	}
 	var existing []*discoveryv1.EndpointSlice
+	var all []*discoveryv1.EndpointSlice
 	for _, s := range c.Slices.ByIndex(IndexServiceName, key) {
+		all = append(all, s)
 		if s.Labels[discoveryv1.LabelManagedBy] == ManagedBy && s.DeletionTimestamp == nil {
 			existing = append(existing, s)
 		}
+	}
+	if c.cacheBehind(key, all) {
+		c.Queue.AddAfter(key, 100*time.Millisecond)
+		return nil
 	}
 	var desired map[string]*group
 	if len(svc.Spec.Selector) > 0 {
@@ -293,9 +344,11 @@ func (c *SliceController) create(ctx context.Context, svc *corev1.Service, g *gr
 		s.Ports = []discoveryv1.EndpointPort{}
 	}
 	s.Endpoints = eps
-	if _, err := c.API.Create(ctx, svc.Namespace, s, client.CreateOptions{}); err != nil {
+	created, err := c.API.Create(ctx, svc.Namespace, s, client.CreateOptions{})
+	if err != nil {
 		return fmt.Errorf("creating endpointslice for service %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
+	c.noteCreated(svc.Namespace+"/"+svc.Name, created.Name)
 	return nil
 }
 

@@ -472,7 +472,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 			Queue: q, Log: m.log, MaxPerSlice: m.cfg.MaxEndpointsPerSlice}
 		ifs.Services().AddHandler(informer.KeyHandler[corev1.Service](q.Add))
 		sq := endpoints.SliceServiceQueue(q)
-		ifs.Slices().AddHandler(informer.Handler[discoveryv1.EndpointSlice]{OnUpdate: func(_, s *discoveryv1.EndpointSlice) { sq(s) }, OnDelete: sq})
+		ifs.Slices().AddHandler(informer.Handler[discoveryv1.EndpointSlice]{OnAdd: sq, OnUpdate: func(_, s *discoveryv1.EndpointSlice) { sq(s) }, OnDelete: sq})
 		router.Queues = append(router.Queues, q)
 		add(endpoints.SliceName, m.cfg.ConcurrentEndpointSyncs, q, c.Sync)
 	}
