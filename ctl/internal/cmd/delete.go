@@ -99,10 +99,7 @@ func runDelete(ctx context.Context, f *Factory, o *deleteOptions, args []string)
 	if err != nil {
 		return err
 	}
-	listNS := ns
-	if f.Opts.AllNamespaces {
-		listNS = ""
-	}
+	listNS := f.listNamespace(ns)
 	var refs []resource.Ref
 	switch {
 	case len(o.filenames) > 0:
@@ -141,14 +138,9 @@ func runDelete(ctx context.Context, f *Factory, o *deleteOptions, args []string)
 		if !o.all && o.selector == "" && o.fieldSelector == "" {
 			return usagef("resource(s) were provided, but no name was specified")
 		}
-		for _, r := range req.Types {
-			items, _, err := d.List(ctx, r, listNS, resource.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector})
-			if err != nil {
-				return err
-			}
-			for _, it := range items {
-				refs = append(refs, resource.Ref{Resource: r, Namespace: it.Namespace(), Name: it.Name()})
-			}
+		refs, err = listRefs(ctx, d, req.Types, listNS, resource.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector})
+		if err != nil {
+			return err
 		}
 		if len(refs) == 0 {
 			noResources(f, req.Types[0], listNS)

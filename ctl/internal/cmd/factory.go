@@ -106,6 +106,15 @@ func (f *Factory) Dynamic() (*resource.Dynamic, error) {
 	return &resource.Dynamic{C: cs.Client}, nil
 }
 
+// listNamespace is where a list runs for a command working in ns: every namespace ("") with
+// --all-namespaces, else ns.
+func (f *Factory) listNamespace(ns string) string {
+	if f.Opts.AllNamespaces {
+		return ""
+	}
+	return ns
+}
+
 // Namespace returns the namespace to work in (-n, else the kubeconfig context's, else "default") and
 // whether it was given explicitly with -n.
 func (f *Factory) Namespace() (string, bool, error) {

@@ -140,10 +140,7 @@ func runGet(ctx context.Context, f *Factory, o *getOptions, args []string) error
 	if err != nil {
 		return err
 	}
-	listNS := ns
-	if f.Opts.AllNamespaces {
-		listNS = ""
-	}
+	listNS := f.listNamespace(ns)
 	opts := resource.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector}
 	out := f.IO.Out
 	var failures []error

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/skiffhq/skiff/ctl/internal/resource"
+	"github.com/skiffhq/skiff/shared/api/resources"
 )
 
 // namedRefs reads "TYPE NAME..." or "TYPE/NAME..." arguments that must name objects.
@@ -94,9 +95,15 @@ func selectedRefs(ctx context.Context, f *Factory, args []string, selector strin
 	if err != nil {
 		return nil, err
 	}
+	return listRefs(ctx, d, req.Types, ns, resource.ListOptions{LabelSelector: selector})
+}
+
+// listRefs lists the objects of each type in namespace ("" for all) and returns them as refs, in type
+// order.
+func listRefs(ctx context.Context, d *resource.Dynamic, types []resources.Resource, namespace string, opts resource.ListOptions) ([]resource.Ref, error) {
 	var refs []resource.Ref
-	for _, r := range req.Types {
-		items, _, err := d.List(ctx, r, ns, resource.ListOptions{LabelSelector: selector})
+	for _, r := range types {
+		items, _, err := d.List(ctx, r, namespace, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -50,18 +50,10 @@ func newDescribe(f *Factory) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				listNS := ns
-				if f.Opts.AllNamespaces {
-					listNS = ""
-				}
-				for _, r := range req.Types {
-					items, _, err := d.List(ctx, r, listNS, resource.ListOptions{LabelSelector: selector})
-					if err != nil {
-						return err
-					}
-					for _, it := range items {
-						refs = append(refs, resource.Ref{Resource: r, Namespace: it.Namespace(), Name: it.Name()})
-					}
+				listNS := f.listNamespace(ns)
+				refs, err = listRefs(ctx, d, req.Types, listNS, resource.ListOptions{LabelSelector: selector})
+				if err != nil {
+					return err
 				}
 				if len(refs) == 0 {
 					noResources(f, req.Types[0], listNS)
