@@ -73,8 +73,8 @@ deps: ## install the Debian packages Skiff needs (idempotent)
 run: deps build ## start a one-node cluster on this machine (Ctrl-C stops it)
 	./deploy/local-cluster.sh --home "$(SKIFF_HOME)" --bin "$(CURDIR)/bin"
 
-images: build ## OCI image tarballs for each component under bin/images
-	./deploy/build-images.sh bin
+images: build ## an OCI image tarball per component under bin/images (docker/podman load, ctr import, --images-dir)
+	cd e2e && $(GO) run ./cmd/component-images --bin $(CURDIR)/bin --out $(CURDIR)/bin/images --tag $(VERSION)
 
 clean: ## remove build output
 	rm -rf bin
