@@ -1,3 +1,7 @@
+//go:build !e2e
+
+// The e2e suite passes -skiff-bin to every package it tests; this package runs in the unit tests instead.
+
 package main
 
 import (
